@@ -1,0 +1,11 @@
+std = "min"
+max_line_length = 120
+include_files = { "lua/**/*.lua", "spec/**/*.lua", "bench/**/*.lua", "examples/**/*.lua", "bin/*",
+  "rockspec/*.rockspec", ".luacheckrc", ".busted" }
+exclude_files = { "build/**" }
+files["spec"] = { std = "+busted" }
+files["spec/fake"] = { std = "luajit", globals = { "ngx" } }
+files["rockspec"] = { std = "+rockspec" }
+stds.rockspec = { globals = { "package", "version", "source", "description", "dependencies",
+  "external_dependencies", "build" } }
+read_globals = { "ngx", math = { fields = { "type" } } }

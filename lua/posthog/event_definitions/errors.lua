@@ -1,0 +1,57 @@
+--- The one error table of the library: `kind` says what failed, the other fields say where and why.
+-- Every error the client returns goes through `errors.new`, which scrubs the personal API key out of
+-- every string field, so no message, log line or field can carry it.
+local errors = {}
+
+local Error = {}
+Error.__index = Error
+
+local PREFIX = "posthog.event_definitions: "
+
+--- One line: `posthog.event_definitions: 404 not_found: Not found. (GET /api/…/)`.
+function Error.__tostring(e)
+  local head
+  if e.status then
+    head = tostring(e.status) .. (e.code and (" " .. e.code) or "")
+  else
+    head = e.kind or "error"
+  end
+  local line = PREFIX .. head .. ": " .. tostring(e.detail or "")
+  if e.method and e.path then
+    line = line .. " (" .. e.method .. " " .. e.path .. ")"
+  end
+  return line
+end
+
+-- Replaces every occurrence of `secret` in `s` by "[redacted]" (plain search, no patterns).
+local function scrub(s, secret)
+  if type(s) ~= "string" or not secret or secret == "" then return s end
+  local out, start = {}, 1
+  while true do
+    local i, j = string.find(s, secret, start, true)
+    if not i then break end
+    out[#out + 1] = string.sub(s, start, i - 1)
+    out[#out + 1] = "[redacted]"
+    start = j + 1
+  end
+  if start == 1 then return s end
+  out[#out + 1] = string.sub(s, start)
+  return table.concat(out)
+end
+
+--- Makes an error table from `fields` (kind, status, detail, …), scrubbing `secret` from its strings.
+function errors.new(fields, secret)
+  for k, v in pairs(fields) do
+    if type(v) == "string" then fields[k] = scrub(v, secret) end
+  end
+  return setmetatable(fields, Error)
+end
+
+--- True when `v` is an error table made by this module.
+function errors.is(v)
+  return getmetatable(v) == Error
+end
+
+errors.scrub = scrub
+
+return errors

@@ -1,0 +1,590 @@
+--- posthog.event_definitions: a client for PostHog's event-definitions API.
+-- Lua orchestrates every call: the C core builds the request (1), a transport carries it (2),
+-- the C core decodes the answer (3); retries, pacing and pagination live here, between the steps.
+local core = require "posthog.event_definitions.core"
+local errors = require "posthog.event_definitions.errors"
+local retry = require "posthog.event_definitions.retry"
+local pacing = require "posthog.event_definitions.pacing"
+
+local evdefs = {
+  VERSION = "0.1.0",
+  null = core.null,
+}
+
+--- The defaults of every option, in one table (nil means "no default": see `new`).
+evdefs.DEFAULTS = {
+  host = "https://us.posthog.com",
+  project_id = "@current",
+  timeout = 30,
+  max_response_bytes = 64 * 1024 * 1024,
+  max_retries = 3,
+  max_retry_wait = 60,
+  rate_limit = pacing.DEFAULT_LIMITS,
+  insecure = false,
+}
+
+-- Option name -> the Lua types it accepts. Anything else raises in `new`.
+local OPTION_TYPES = {
+  host = "string", personal_api_key = "string", project_id = "string number",
+  timeout = "number", max_response_bytes = "number", max_retries = "number",
+  max_retry_wait = "number", rate_limit = "table boolean", transport = "string function",
+  user_agent = "string", ca_file = "string", insecure = "boolean",
+  sleep = "function", now = "function", random = "function",
+}
+
+local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
+local TAG_ACTIONS = { add = true, remove = true, set = true }
+local DEFAULT_PORTS = { http = "80", https = "443" }
+
+local Client = {}
+Client.__index = Client
+
+------------------------------------------------------------------------------------------------
+-- Construction
+------------------------------------------------------------------------------------------------
+
+local function raise(message, level)
+  error("posthog.event_definitions: " .. message, (level or 2) + 1)
+end
+
+local function config_error(detail)
+  return nil, errors.new({ kind = "config", detail = detail, retryable = false, attempts = 0 })
+end
+
+-- "scheme://host[:port][/prefix]" with a lower-cased scheme and host, no default port and no
+-- trailing slash; or nil and the reason.
+local function normalise_host(host)
+  if host:find("[%c%s]") then return nil, "host contains whitespace or control characters" end
+  local scheme, rest = host:match("^(%a[%w+.-]*)://(.*)$")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    return nil, "host must be an http:// or https:// URL"
+  end
+  local authority, path = rest:match("^([^/?#]*)(.*)$")
+  if authority == "" then return nil, "host has no host name" end
+  if authority:find("@", 1, true) then return nil, "host must not carry credentials" end
+  if path:find("[?#]") then return nil, "host must not carry a query or fragment" end
+  local name, port = authority:match("^(.-):(%d+)$")
+  if not name then name = authority end
+  if port == DEFAULT_PORTS[scheme] then port = nil end
+  path = path:gsub("/+$", "")
+  return scheme .. "://" .. name:lower() .. (port and (":" .. port) or "") .. path, path
+end
+
+local function normalise_project(id)
+  if id == "@current" then return id end
+  if type(id) == "number" and id >= 0 and id % 1 == 0 and id < 2 ^ 53 then
+    return string.format("%d", id)
+  end
+  if type(id) == "string" and id:match("^%d+$") and #id <= 19 then return id end
+  return nil
+end
+
+local function monotonic_now() return core.monotonic() end
+
+--- Makes a client. Returns client, or nil and a "config" error; unknown option keys and options
+-- of the wrong Lua type raise.
+function evdefs.new(options)
+  if options ~= nil and type(options) ~= "table" then raise("new: options must be a table") end
+  options = options or {}
+  for k, v in pairs(options) do
+    local accepted = OPTION_TYPES[k]
+    if not accepted then raise("new: unknown option '" .. tostring(k) .. "'") end
+    if not accepted:find(type(v), 1, true) then
+      raise("new: option '" .. k .. "' must be a " .. accepted:gsub(" ", " or "))
+    end
+  end
+  local o = {}
+  for k, v in pairs(evdefs.DEFAULTS) do o[k] = v end
+  o.host = os.getenv("POSTHOG_HOST") or o.host
+  o.personal_api_key = os.getenv("POSTHOG_PERSONAL_API_KEY")
+  o.project_id = os.getenv("POSTHOG_PROJECT_ID") or o.project_id
+  for k, v in pairs(options) do o[k] = v end
+
+  local key = o.personal_api_key
+  if key == nil or key == "" then
+    return config_error("personal_api_key is required (option or POSTHOG_PERSONAL_API_KEY)")
+  end
+  if key:find("[%c]") then return config_error("personal_api_key contains control characters") end
+  local base, prefix = normalise_host(o.host)
+  if not base then return config_error(prefix) end
+  local project = normalise_project(o.project_id)
+  if not project then
+    return config_error("project_id must be an integer or \"@current\"")
+  end
+  if o.user_agent and o.user_agent:find("[\r\n%z]") then
+    return config_error("user_agent contains CR or LF")
+  end
+  if o.transport ~= nil and type(o.transport) == "string" and o.transport ~= "curl" then
+    return config_error("transport must be \"curl\" or a function (got \"" .. o.transport .. "\")")
+  end
+  for _, name in ipairs { "timeout", "max_response_bytes", "max_retry_wait" } do
+    if o[name] <= 0 then return config_error(name .. " must be positive") end
+  end
+  if o.max_retries < 0 or o.max_retries % 1 ~= 0 then
+    return config_error("max_retries must be a non-negative integer")
+  end
+
+  local limits = pacing.limits(o.rate_limit)
+  local self = setmetatable({
+    options = o,
+    key = key,
+    base = base,
+    prefix = prefix,
+    list_path = "/api/projects/" .. project .. "/event_definitions/",
+    user_agent = "posthog-event-definitions/" .. evdefs.VERSION
+      .. (o.user_agent and (" " .. o.user_agent) or ""),
+    limits = limits,
+    log = limits and pacing.log_for(pacing.fingerprint(key)) or nil,
+    sleep = o.sleep or core.sleep,
+    now = o.now or monotonic_now,
+    random = o.random or math.random,
+  }, Client)
+  return self
+end
+
+------------------------------------------------------------------------------------------------
+-- The call pipeline: build -> (pace, send, decode, maybe retry) -> value | nil, err
+------------------------------------------------------------------------------------------------
+
+local function check_open(self, level)
+  if getmetatable(self) ~= Client then raise("methods must be called as client:method(…)", level + 1) end
+  if self.closed then raise("the client is closed", level + 1) end
+end
+
+function Client:_error(fields)
+  fields.retryable = fields.retryable or false
+  return errors.new(fields, self.key)
+end
+
+-- The transport for this call: a function(req) -> res | nil, err.
+function Client:_transport()
+  local chosen = self.options.transport
+  if type(chosen) == "function" then return chosen end
+  if chosen == nil and type(ngx) == "table" and ngx.get_phase then
+    return nil, "no non-blocking transport inside nginx in this version; pass transport = \"curl\" to block"
+  end
+  if not self.curl then
+    self.curl = require("posthog.event_definitions.transport.curl").new(self.options)
+  end
+  local curl = self.curl
+  return function(req) return curl:request(req) end
+end
+
+-- A transport failure as an error table: a string becomes {kind = "transport", sent = true}.
+local function transport_failure(err)
+  if type(err) == "table" then
+    local kind = err.kind == "timeout" and "timeout" or "transport"
+    return { kind = kind, sent = err.sent ~= false, detail = tostring(err.detail or kind) }
+  end
+  return { kind = "transport", sent = true, detail = tostring(err or "transport failed") }
+end
+
+-- A transport function's answer, checked and with lower-cased header names.
+local function checked_response(res)
+  if type(res) ~= "table" or type(res.status) ~= "number" then
+    return nil, { kind = "transport", sent = true, detail = "transport returned no status" }
+  end
+  local headers = {}
+  for name, value in pairs(res.headers or {}) do headers[string.lower(name)] = value end
+  return { status = res.status, headers = headers, body = res.body or "" }
+end
+
+-- The answer of `request`: the raw response plus its JSON when it says it is JSON.
+local function raw_result(res)
+  local out = { status = res.status, headers = res.headers, body = res.body }
+  local ctype = res.headers["content-type"] or ""
+  if res.body ~= "" and ctype:find("json", 1, true) then
+    local json, msg = core.decode(res.body)
+    if json == nil and msg then return nil, { kind = "decode", status = res.status, detail = msg } end
+    out.json = json
+  end
+  return out
+end
+
+-- One attempt: send, then decode. Returns value, or nil and an error table (not yet final).
+local function attempt_once(spec, req, transport)
+  local res, failure = transport(req)
+  if res == nil then return nil, transport_failure(failure) end
+  res, failure = checked_response(res)
+  if not res then return nil, failure end
+  if spec.raw and res.status >= 200 and res.status < 300 then return raw_result(res) end
+  return core.decode_response(res, spec.shape)
+end
+
+-- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
+-- wait when that would be longer than max_retry_wait. The wait is checked again after sleeping,
+-- since other calls sharing the key may have gone out meanwhile.
+function Client:_pace(sleep)
+  local log = self.log
+  if not log then return true end
+  local wait = log:wait(self.limits, self.now())
+  while wait > 0 do
+    if wait > self.options.max_retry_wait then return nil, wait end
+    sleep(wait)
+    wait = log:wait(self.limits, self.now())
+  end
+  log:record(self.now())
+  return true
+end
+
+-- The request of `spec` prepared by the C core, or nil and the validation message.
+function Client:_build(spec)
+  return core.build_request {
+    method = spec.method, base = self.base, path = spec.path,
+    query = spec.query, query_shape = spec.query_shape,
+    body = spec.body, body_shape = spec.body_shape,
+    key = self.key, user_agent = self.user_agent, headers = spec.headers,
+    timeout = self.options.timeout,
+  }
+end
+
+-- A "validation" error for `spec` (nothing was sent).
+function Client:_validation(spec, detail)
+  return self:_error { kind = "validation", detail = detail, method = spec.method,
+    path = self.prefix .. (spec.path or self.list_path):match("^[^?]*"), attempts = 0 }
+end
+
+--- Runs one API call described by `spec` = {method, path, query, query_shape, body, body_shape,
+-- shape, headers, raw} with retries and pacing. Returns the decoded value, or nil, err.
+-- `ctx` (optional) = {transport, sleep} replaces the client's own, as a batch runner does.
+function Client:_send(spec, ctx)
+  local shown_path = self.prefix .. spec.path:match("^[^?]*")
+  local req, msg = self:_build(spec)
+  if not req then return nil, self:_validation(spec, msg) end
+  local transport = ctx and ctx.transport
+  if not transport then
+    local why
+    transport, why = self:_transport()
+    if not transport then
+      return nil, self:_error { kind = "config", detail = why, method = spec.method,
+        path = shown_path, attempts = 0 }
+    end
+  end
+  local sleep = ctx and ctx.sleep or self.sleep
+  local o = self.options
+  local attempt = 0
+  while true do
+    local paced, wait = self:_pace(sleep)
+    if not paced then
+      return nil, self:_error { kind = "rate_limit", method = spec.method,
+        path = shown_path, attempts = attempt, retry_after = math.ceil(wait),
+        retryable = true,
+        detail = string.format("pacing would wait %.1f s, over max_retry_wait", wait) }
+    end
+    attempt = attempt + 1
+    local value, err = attempt_once(spec, req, transport)
+    if value ~= nil then return value end
+    local retryable = retry.should_retry(spec.method, err)
+    err.retryable = retryable
+    local too_long = err.retry_after and err.retry_after > o.max_retry_wait
+    if not retryable or too_long or attempt > o.max_retries then
+      err.attempts, err.method, err.path = attempt, spec.method, shown_path
+      err.sent = nil
+      return nil, self:_error(err)
+    end
+    sleep(retry.delay(attempt, err.retry_after, self.random))
+  end
+end
+
+------------------------------------------------------------------------------------------------
+-- Argument checks: wrong Lua types raise; wrong values return a "validation" error
+------------------------------------------------------------------------------------------------
+
+local function expect(value, wanted, what, level)
+  if type(value) ~= wanted then
+    raise(what .. " must be a " .. wanted .. ", got " .. type(value), (level or 2) + 1)
+  end
+end
+
+function Client:_invalid(method, detail)
+  return nil, self:_validation({ method = method }, detail)
+end
+
+-- The path of one definition, or nil when `id` is not a UUID.
+function Client:_id_path(id, suffix)
+  if not id:match(UUID_PATTERN) then return nil end
+  return self.list_path .. id:lower() .. "/" .. (suffix or "")
+end
+
+local function not_uuid(id)
+  return "id must be a UUID, got " .. string.format("%q", id:sub(1, 60))
+end
+
+------------------------------------------------------------------------------------------------
+-- Endpoints
+------------------------------------------------------------------------------------------------
+
+--- GET / — one page `{count, next, previous, results, count_is_capped}`.
+function Client:list(params)
+  check_open(self, 2)
+  if params ~= nil then expect(params, "table", "list: params") end
+  local page, err = self:_send { method = "GET", path = self.list_path, query = params,
+    query_shape = "list", shape = "page" }
+  if page then page.count_is_capped = page.count_is_capped == true end
+  return page, err
+end
+
+-- The path and query of a `next` link, to be requested from the configured host; or nil and
+-- the reason when it does not point at this client's list endpoint.
+function Client:_next_target(url)
+  local path, query = url:match("^[hH][tT][tT][pP][sS]?://[^/?#]*(/[^?#]*)(%??[^#]*)$")
+  if not path then return nil, "next link is not an absolute http(s) URL" end
+  local prefix = self.prefix
+  if prefix ~= "" and path:sub(1, #prefix + 1) == prefix .. "/" then path = path:sub(#prefix + 1) end
+  if path ~= self.list_path and path .. "/" ~= self.list_path then
+    return nil, "next link points outside this project's event definitions"
+  end
+  return path .. query
+end
+
+-- The page after `page`, or nil (no more pages), or nil, err.
+function Client:_next_page(page)
+  if not page.next then return nil end
+  local target, why = self:_next_target(page.next)
+  if not target then
+    return nil, self:_error { kind = "decode", detail = why, method = "GET",
+      path = self.prefix .. self.list_path, attempts = 0 }
+  end
+  local nxt, err = self:_send { method = "GET", path = target, shape = "page" }
+  if nxt then nxt.count_is_capped = nxt.count_is_capped == true end
+  return nxt, err
+end
+
+--- Iterator over every definition matching `params`, one page in memory at a time:
+-- `for def, err in client:each{…}`; a failure yields `false, err` once and ends the loop.
+function Client:each(params)
+  check_open(self, 2)
+  if params ~= nil then expect(params, "table", "each: params") end
+  local page, index, finished = nil, 0, false
+  return function()
+    while not finished do
+      if page and index < #page.results then
+        index = index + 1
+        return page.results[index]
+      end
+      local err
+      if page then page, err = self:_next_page(page) else page, err = self:list(params) end
+      index = 0
+      if not page then
+        finished = true
+        if err then return false, err end
+      end
+    end
+    return nil
+  end
+end
+
+--- Every definition matching `params` as one array, or nil, err (never a partial array).
+function Client:all(params)
+  check_open(self, 2)
+  if params ~= nil then expect(params, "table", "all: params") end
+  local out = {}
+  for def, err in self:each(params) do
+    if def == false then return nil, err end
+    out[#out + 1] = def
+  end
+  return out
+end
+
+--- GET /{id}/ — one definition.
+function Client:get(id)
+  check_open(self, 2)
+  expect(id, "string", "get: id")
+  local path = self:_id_path(id)
+  if not path then return self:_invalid("GET", not_uuid(id)) end
+  return self:_send { method = "GET", path = path, shape = "definition" }
+end
+
+--- GET /by_name/?name= — the definition with exactly this name.
+function Client:by_name(name)
+  check_open(self, 2)
+  expect(name, "string", "by_name: name")
+  if name == "" then return self:_invalid("GET", "name must not be empty") end
+  return self:_send { method = "GET", path = self.list_path .. "by_name/", query = { name = name },
+    shape = "definition" }
+end
+
+-- The write operations that `batch` runs, by name: HTTP method and whether they take an id
+-- and fields.
+local OPERATIONS = {
+  create = { method = "POST", fields = true },
+  update = { method = "PATCH", id = true, fields = true },
+  replace = { method = "PUT", id = true, fields = true },
+  delete = { method = "DELETE", id = true },
+}
+
+-- The call `spec` of a write operation {op, id, fields}, or nil and a validation error.
+function Client:_op_spec(op)
+  if type(op) ~= "table" then
+    return nil, self:_validation({ method = "POST" }, "an operation must be a table")
+  end
+  local operation = OPERATIONS[op.op]
+  if not operation then
+    return nil, self:_validation({ method = "POST" }, "unknown operation " .. string.format("%q", tostring(op.op)))
+  end
+  local spec = { method = operation.method, path = self.list_path,
+    shape = operation.fields and "definition" or "none" }
+  if operation.id then
+    if type(op.id) ~= "string" then return nil, self:_validation(spec, "id must be a string") end
+    spec.path = self:_id_path(op.id)
+    if not spec.path then
+      spec.path = self.list_path
+      return nil, self:_validation(spec, not_uuid(op.id))
+    end
+  end
+  if operation.fields then
+    if type(op.fields) ~= "table" then return nil, self:_validation(spec, "fields must be a table") end
+    spec.body, spec.body_shape = op.fields, "definition"
+  end
+  return spec
+end
+
+-- Runs one write operation now.
+function Client:_run_op(op)
+  local spec, err = self:_op_spec(op)
+  if not spec then return nil, err end
+  return self:_send(spec)
+end
+
+--- POST / — creates a definition from `fields` (201); returns it.
+function Client:create(fields)
+  check_open(self, 2)
+  expect(fields, "table", "create: fields")
+  return self:_run_op { op = "create", fields = fields }
+end
+
+--- PATCH /{id}/ — changes the given fields; returns the definition.
+function Client:update(id, fields)
+  check_open(self, 2)
+  expect(id, "string", "update: id")
+  expect(fields, "table", "update: fields")
+  return self:_run_op { op = "update", id = id, fields = fields }
+end
+
+--- PUT /{id}/ — replaces the writable fields; returns the definition.
+function Client:replace(id, fields)
+  check_open(self, 2)
+  expect(id, "string", "replace: id")
+  expect(fields, "table", "replace: fields")
+  return self:_run_op { op = "replace", id = id, fields = fields }
+end
+
+--- DELETE /{id}/ — returns true (204).
+function Client:delete(id)
+  check_open(self, 2)
+  expect(id, "string", "delete: id")
+  return self:_run_op { op = "delete", id = id }
+end
+
+--- GET /{id}/metrics/ — e.g. `{query_usage_30_day = n}`.
+function Client:metrics(id)
+  check_open(self, 2)
+  expect(id, "string", "metrics: id")
+  local path = self:_id_path(id, "metrics/")
+  if not path then return self:_invalid("GET", not_uuid(id)) end
+  return self:_send { method = "GET", path = path }
+end
+
+--- GET /primary_properties/?names= — `{[event name] = property}`.
+function Client:primary_properties(names)
+  check_open(self, 2)
+  if names ~= nil then expect(names, "table", "primary_properties: names") end
+  local body, err = self:_send { method = "GET", path = self.list_path .. "primary_properties/",
+    query = names and { names = names } or nil }
+  if not body then return nil, err end
+  return body.primary_properties or {}
+end
+
+-- The codegen endpoints: `{content, event_count, schema_hash, generator_version}`.
+for _, lang in ipairs { "typescript", "golang", "python" } do
+  Client[lang] = function(self)
+    check_open(self, 2)
+    return self:_send { method = "GET", path = self.list_path .. lang .. "/", shape = "codegen" }
+  end
+end
+
+-- Checks an ids array: raises when it is not a table, returns an error message for values.
+local function check_ids(ids, what)
+  expect(ids, "table", what, 3)
+  if #ids == 0 then return "ids must not be empty" end
+  for i, id in ipairs(ids) do
+    if type(id) ~= "string" or not id:match(UUID_PATTERN) then
+      return "ids[" .. i .. "] is not a UUID"
+    end
+  end
+end
+
+--- POST /bulk_update_tags/ — `{updated, skipped}`; `action` is "add", "remove" or "set".
+function Client:bulk_update_tags(ids, action, tags)
+  check_open(self, 2)
+  local bad = check_ids(ids, "bulk_update_tags: ids")
+  expect(action, "string", "bulk_update_tags: action")
+  expect(tags, "table", "bulk_update_tags: tags")
+  if bad then return self:_invalid("POST", bad) end
+  if not TAG_ACTIONS[action] then
+    return self:_invalid("POST", "action must be \"add\", \"remove\" or \"set\"")
+  end
+  return self:_send { method = "POST", path = self.list_path .. "bulk_update_tags/",
+    body = { ids = ids, action = action, tags = tags } }
+end
+
+--- POST /bulk_update_verified/ — `{updated, skipped}`.
+function Client:bulk_update_verified(ids, verified)
+  check_open(self, 2)
+  local bad = check_ids(ids, "bulk_update_verified: ids")
+  expect(verified, "boolean", "bulk_update_verified: verified")
+  if bad then return self:_invalid("POST", bad) end
+  return self:_send { method = "POST", path = self.list_path .. "bulk_update_verified/",
+    body = { ids = ids, verified = verified } }
+end
+
+--- Any path with the same auth, retries, pacing and errors. `path` is absolute (/api/…) or
+-- relative to …/event_definitions/; opts = {query, body, headers}. Returns
+-- `{status, headers, body, json}` for 2xx, nil, err otherwise.
+function Client:request(method, path, opts)
+  check_open(self, 2)
+  expect(method, "string", "request: method")
+  expect(path, "string", "request: path")
+  if opts ~= nil then expect(opts, "table", "request: opts") end
+  opts = opts or {}
+  method = method:upper()
+  if not METHODS[method] then return self:_invalid(method, "unsupported method " .. method) end
+  if path:find("[%c%s#]") then return self:_invalid(method, "path contains spaces or control characters") end
+  if path:sub(1, 1) ~= "/" then path = self.list_path .. path end
+  return self:_send { method = method, path = path, query = opts.query, body = opts.body,
+    headers = opts.headers, raw = true }
+end
+
+------------------------------------------------------------------------------------------------
+-- Batches
+------------------------------------------------------------------------------------------------
+
+-- Runs `workers` (functions of a ctx) concurrently until all have returned.
+function Client:_run_concurrently(workers)
+  local transport, why = self:_transport()
+  if not transport then error("posthog.event_definitions: " .. why, 0) end
+  if not self.curl or type(self.options.transport) == "function" then
+    for _, worker in ipairs(workers) do worker(nil) end -- a blocking function: one at a time
+    return
+  end
+  self.curl:run(workers, self.now, self.sleep)
+end
+
+--- Runs many write operations `{op = "create"|"update"|"replace"|"delete", id, fields}` at most
+-- `opts.concurrency` (default 8) at a time; returns the report {ok, failed, results} in input
+-- order, or nil and a validation error for an empty batch. opts: concurrency, on_progress, dry_run.
+function Client:batch(ops, opts)
+  check_open(self, 2)
+  return require("posthog.event_definitions.batch").run(self, ops, opts)
+end
+
+--- Releases the connections; idempotent (also happens when the client is collected).
+function Client:close()
+  if self.closed then return end
+  self.closed = true
+  if self.curl then self.curl:close() end
+end
+
+return evdefs

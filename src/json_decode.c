@@ -1,0 +1,369 @@
+/*
+ * json_decode.c - JSON text to Lua values in one pass over yajl's parse events.
+ *
+ * The values are built on the Lua stack with an explicit frame stack (no recursion): an open
+ * object is a table with, while a value is pending, its key above it; an open array is a
+ * table. Known fields of the shape's records are checked as their values arrive, and their
+ * keys come from the key cache (interned once) instead of being hashed again.
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "core.h"
+
+typedef enum json_kind { K_NULL, K_BOOLEAN, K_INTEGER, K_FLOAT, K_STRING, K_OBJECT, K_ARRAY } json_kind;
+
+typedef struct frame {
+    const shape_record *record; /* known fields of this object, or NULL */
+    const shape_field *field;   /* for an array: the field its items belong to, or NULL */
+    int is_array;
+    int n;                      /* items so far (arrays) */
+} frame;
+
+typedef struct decoder {
+    lua_State *L;
+    const shape_field *want;    /* field of the next value, or NULL for anything */
+    int item;                   /* the next value is an item of want's array */
+    int keep_nulls;             /* an object's null becomes core.null instead of an absent key */
+    int depth;                  /* open containers */
+    frame stack[JSON_MAX_DEPTH];
+    char err[CORE_ERRMAX];      /* why a callback stopped the parse */
+} decoder;
+
+/* ===== Shape checks ===== */
+
+static int mismatch(decoder *d)
+{
+    if (d->depth == 0)
+        snprintf(d->err, sizeof d->err, "decode: expected an object (shape '%s')", d->want->name);
+    else
+        snprintf(d->err, sizeof d->err, "decode: field '%s' expected %s", d->want->name,
+                 shape_describe_read(d->want));
+    return 0;
+}
+
+/* Accepts a value of kind k where d->want is expected; null is fine for any field, but not
+   for an item of a typed array nor for the top-level value of a shape. */
+static int check(decoder *d, json_kind k)
+{
+    const shape_field *f = d->want;
+
+    if (f == NULL)
+        return 1;
+    if (k == K_NULL)
+        return (!d->item && d->depth > 0) || mismatch(d);
+    if (f->is_array && !d->item)
+        return k == K_ARRAY || mismatch(d);
+    switch (f->type) {
+    case SHAPE_ANY:     return 1;
+    case SHAPE_STRING:  return k == K_STRING || mismatch(d);
+    case SHAPE_BOOLEAN: return k == K_BOOLEAN || mismatch(d);
+    case SHAPE_INTEGER: return k == K_INTEGER || mismatch(d);
+    case SHAPE_USER:    return k == K_OBJECT || k == K_INTEGER || mismatch(d);
+    default:            return k == K_OBJECT || mismatch(d);
+    }
+}
+
+static const shape_record *record_of(const shape_field *f)
+{
+    if (f == NULL)
+        return NULL;
+    switch (f->type) {
+    case SHAPE_USER:       return &shape_user;
+    case SHAPE_DEFINITION: return &shape_definition;
+    case SHAPE_PAGE:       return &shape_page;
+    default:               return NULL;
+    }
+}
+
+/* ===== Building values ===== */
+
+/* Stores the value on the top of the stack into the open container, if any. */
+static void put(decoder *d)
+{
+    frame *f;
+
+    if (d->depth == 0)
+        return;
+    f = &d->stack[d->depth - 1];
+    if (f->is_array)
+        lua_rawseti(d->L, -2, ++f->n);
+    else
+        lua_rawset(d->L, -3);
+}
+
+static int on_null(void *ud)
+{
+    decoder *d = ud;
+
+    if (!check(d, K_NULL))
+        return 0;
+    if (d->depth > 0 && !d->stack[d->depth - 1].is_array && !d->keep_nulls) {
+        lua_pop(d->L, 1); /* an object's null is an absent key */
+        return 1;
+    }
+    core_push_null(d->L);
+    put(d);
+    return 1;
+}
+
+static int on_boolean(void *ud, int b)
+{
+    decoder *d = ud;
+
+    if (!check(d, K_BOOLEAN))
+        return 0;
+    lua_pushboolean(d->L, b);
+    put(d);
+    return 1;
+}
+
+/* Parses an optional '-' and digits that fit int64 into *out; 0 for anything else. */
+static int parse_int64(const char *s, size_t len, long long *out)
+{
+    unsigned long long v = 0, limit;
+    size_t i = 0;
+    int neg = 0;
+
+    if (len > 0 && s[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    if (i == len)
+        return 0;
+    limit = neg ? 9223372036854775808ull : 9223372036854775807ull;
+    for (; i < len; i++) {
+        unsigned c = (unsigned)(s[i] - '0');
+        if (c > 9 || v > (limit - c) / 10)
+            return 0;
+        v = v * 10 + c;
+    }
+    *out = neg ? (long long)(0 - v) : (long long)v;
+    return 1;
+}
+
+static double parse_double(const char *s, size_t len)
+{
+    char local[64], *copy = len < sizeof local ? local : malloc(len + 1);
+    const char *point = localeconv()->decimal_point;
+    double v;
+    char *p;
+
+    if (copy == NULL)
+        return 0.0 / 0.0;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    /* strtod follows LC_NUMERIC; JSON has '.' */
+    if (point[0] != '.' && point[0] != '\0' && (p = strchr(copy, '.')) != NULL)
+        *p = point[0];
+    v = strtod(copy, NULL);
+    if (copy != local)
+        free(copy);
+    return v;
+}
+
+static int on_number(void *ud, const char *s, size_t len)
+{
+    decoder *d = ud;
+    long long i;
+
+    if (parse_int64(s, len, &i)) {
+        if (!check(d, K_INTEGER))
+            return 0;
+        compat_pushint64(d->L, i);
+    } else {
+        if (!check(d, K_FLOAT))
+            return 0;
+        lua_pushnumber(d->L, (lua_Number)parse_double(s, len));
+    }
+    put(d);
+    return 1;
+}
+
+static int on_string(void *ud, const unsigned char *s, size_t len)
+{
+    decoder *d = ud;
+
+    if (!check(d, K_STRING))
+        return 0;
+    lua_pushlstring(d->L, (const char *)s, len);
+    put(d);
+    return 1;
+}
+
+static int too_deep(decoder *d)
+{
+    snprintf(d->err, sizeof d->err, "decode: nested deeper than %d levels", JSON_MAX_DEPTH);
+    return 0;
+}
+
+static int on_start_map(void *ud)
+{
+    decoder *d = ud;
+    frame *f;
+
+    if (!check(d, K_OBJECT))
+        return 0;
+    if (d->depth == JSON_MAX_DEPTH)
+        return too_deep(d);
+    f = &d->stack[d->depth++];
+    f->record = record_of(d->want);
+    f->field = NULL;
+    f->is_array = 0;
+    lua_createtable(d->L, 0, f->record != NULL ? f->record->size_hint : 0);
+    return 1;
+}
+
+static int on_map_key(void *ud, const unsigned char *k, size_t len)
+{
+    decoder *d = ud;
+    const shape_record *r = d->stack[d->depth - 1].record;
+    int index;
+
+    d->item = 0;
+    if (r != NULL && (d->want = shape_lookup(r, (const char *)k, len, &index)) != NULL) {
+        lua_rawgeti(d->L, CORE_UV_KEYS, r->key_base + index);
+        return 1;
+    }
+    d->want = NULL;
+    lua_pushlstring(d->L, (const char *)k, len);
+    return 1;
+}
+
+/* Stores the container just closed into its parent and restores what the parent expects. */
+static int end_container(decoder *d)
+{
+    frame *parent;
+
+    d->depth--;
+    put(d);
+    if (d->depth > 0 && (parent = &d->stack[d->depth - 1])->is_array) {
+        d->want = parent->field;
+        d->item = parent->field != NULL;
+    }
+    return 1;
+}
+
+static int on_end_map(void *ud)
+{
+    return end_container(ud);
+}
+
+static int on_start_array(void *ud)
+{
+    decoder *d = ud;
+    frame *f;
+
+    if (!check(d, K_ARRAY))
+        return 0;
+    if (d->depth == JSON_MAX_DEPTH)
+        return too_deep(d);
+    f = &d->stack[d->depth++];
+    f->record = NULL;
+    f->field = d->want != NULL && d->want->is_array && !d->item ? d->want : NULL;
+    f->is_array = 1;
+    f->n = 0;
+    d->want = f->field;
+    d->item = f->field != NULL;
+    lua_createtable(d->L, 0, 0);
+    return 1;
+}
+
+static int on_end_array(void *ud)
+{
+    decoder *d = ud;
+
+    if (d->stack[d->depth - 1].n == 0) { /* so that it encodes back as [] */
+        lua_pushvalue(d->L, CORE_UV_ARRAY_MT);
+        lua_setmetatable(d->L, -2);
+    }
+    return end_container(d);
+}
+
+static const yajl_callbacks callbacks = {
+    on_null, on_boolean, NULL, NULL, on_number, on_string,
+    on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
+};
+
+/* ===== Entry points ===== */
+
+static void release_yajl(void *h)
+{
+    yajl_free((yajl_handle)h);
+}
+
+/* Writes the message of a failed parse: what yajl says and the byte offset. */
+static void syntax_error(decoder *d, yajl_handle h, const char *text, size_t len, size_t offset)
+{
+    unsigned char *msg;
+    size_t i, n;
+
+    for (i = 0; i < len && strchr(" \t\r\n", text[i]) != NULL; i++)
+        ;
+    if (i == len) {
+        snprintf(d->err, sizeof d->err, "decode: empty input");
+        return;
+    }
+    msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
+    n = msg != NULL ? strlen((char *)msg) : 0;
+    while (n > 0 && strchr(" \t\r\n.", msg[n - 1]) != NULL)
+        n--;
+    snprintf(d->err, sizeof d->err, "decode: %.*s at byte %zu", (int)(n < 80 ? n : 80),
+             msg != NULL ? (char *)msg : "invalid JSON", offset);
+    if (msg != NULL)
+        yajl_free_error(h, msg);
+}
+
+int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
+{
+    int top = lua_gettop(L);
+    yajl_status st;
+    yajl_handle h;
+    decoder d;
+    guard *g;
+
+    luaL_checkstack(L, 2 * JSON_MAX_DEPTH + 8, "decode");
+    g = guard_push(L);
+    d.L = L;
+    d.want = shape_top(shape);
+    d.item = 0;
+    d.keep_nulls = keep_nulls;
+    d.depth = 0;
+    h = yajl_alloc(&callbacks, NULL, &d);
+    if (h == NULL)
+        luaL_error(L, "decode: not enough memory");
+    g->handle = h;
+    g->release_handle = release_yajl;
+    st = yajl_parse(h, (const unsigned char *)text, len);
+    if (st == yajl_status_error)
+        syntax_error(&d, h, text, len, yajl_get_bytes_consumed(h));
+    else if (st == yajl_status_ok && (st = yajl_complete_parse(h)) == yajl_status_error)
+        syntax_error(&d, h, text, len, len);
+    guard_release(g);
+    if (st != yajl_status_ok) {
+        lua_settop(L, top);
+        lua_pushstring(L, d.err);
+        return 0;
+    }
+    lua_replace(L, top + 1); /* the value over the guard */
+    return 1;
+}
+
+/* core.decode(text [, shape [, keep_nulls]]) -> value | nil, message; with keep_nulls an
+   object's null is kept as core.null (a desired-state file's "clear this field") */
+int core_decode(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    shape_id shape = shape_opt(L, 2, 1u << SHAPE_ID_DEFINITION | 1u << SHAPE_ID_PAGE);
+
+    if (json_decode_push(L, text, len, shape, lua_toboolean(L, 3)))
+        return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
