@@ -7,6 +7,15 @@ local batch = {}
 
 local DEFAULT_CONCURRENCY = 8
 
+-- The report of a finished batch: counts over `results`.
+local function report_of(results)
+  local report = { ok = 0, failed = 0, results = results }
+  for _, r in ipairs(results) do
+    if r.ok then report.ok = report.ok + 1 else report.failed = report.failed + 1 end
+  end
+  return report
+end
+
 -- Checks the `opts` table of batch and the bulk helpers; raises on wrong types.
 local function check_options(opts)
   if opts == nil then return {} end
@@ -30,62 +39,216 @@ local function dry_result(client, spec)
     request = { method = spec.method, path = client.prefix .. spec.path, body = req.body } }
 end
 
---- Runs `ops` (array of {op = "create"|"update"|"replace"|"delete", id, fields}) on `client`.
--- Returns the report {ok, failed, results}, or nil and a validation error for an empty batch.
-function batch.run(client, ops, opts)
-  if type(ops) ~= "table" then error("posthog.event_definitions: batch: ops must be a table", 3) end
-  opts = check_options(opts)
-  local total = #ops
-  if total == 0 then
-    return nil, client:_validation({ method = "POST", path = client.list_path },
-      "empty selection: no operations to run")
-  end
-  local results = {}
-  local specs = {}
-  for i = 1, total do
-    local spec, err = client:_op_spec(ops[i])
-    if spec then specs[i] = spec else results[i] = { ok = false, err = err } end
-  end
-
+-- Runs prepared call specs (a false entry is already failed: results[i] is set) with at most
+-- `opts.concurrency` in flight; fills `results` and returns the report.
+local function run_specs(client, specs, results, opts)
+  local total = #specs
   local done, progress = 0, opts.on_progress
   local function finished(i, result)
     results[i] = result
     done = done + 1
     if progress then progress(done, total) end
   end
+  local pending = {}
   for i = 1, total do
-    if results[i] then
-      done = done + 1
-      if progress then progress(done, total) end
+    if not specs[i] then
+      finished(i, results[i])
     elseif opts.dry_run then
       finished(i, dry_result(client, specs[i]))
+    else
+      pending[#pending + 1] = i
     end
   end
-
-  local next_index = 0
+  local taken = 0
   local function take()
-    repeat next_index = next_index + 1 until next_index > total or not results[next_index]
-    if next_index <= total then return next_index end
+    taken = taken + 1
+    return pending[taken]
   end
   local function worker(ctx)
     for i in take do
-      results[i] = true -- taken
       local value, err = client:_send(specs[i], ctx)
       if value ~= nil then finished(i, { ok = true, value = value })
       else finished(i, { ok = false, err = err }) end
     end
   end
-  if not opts.dry_run then
+  if #pending > 0 then
     local workers = {}
-    for w = 1, math.min(opts.concurrency or DEFAULT_CONCURRENCY, total) do workers[w] = worker end
+    for w = 1, math.min(opts.concurrency or DEFAULT_CONCURRENCY, #pending) do workers[w] = worker end
     client:_run_concurrently(workers)
   end
+  return report_of(results)
+end
 
-  local report = { ok = 0, failed = 0, results = results }
-  for i = 1, total do
-    if results[i].ok then report.ok = report.ok + 1 else report.failed = report.failed + 1 end
+--- Runs `ops` (array of {op = "create"|"update"|"replace"|"delete", id, fields}) on `client`.
+-- Returns the report {ok, failed, results}, or nil and a validation error for an empty batch.
+function batch.run(client, ops, opts)
+  if type(ops) ~= "table" then error("posthog.event_definitions: batch: ops must be a table", 3) end
+  opts = check_options(opts)
+  if #ops == 0 then
+    return nil, client:_validation({ method = "POST" }, "empty selection: no operations to run")
   end
-  return report
+  local specs, results = {}, {}
+  for i = 1, #ops do
+    local spec, err = client:_op_spec(ops[i])
+    specs[i] = spec or false
+    if not spec then results[i] = { ok = false, err = err } end
+  end
+  return run_specs(client, specs, results, opts)
+end
+
+------------------------------------------------------------------------------------------------
+-- Bulk helpers: a selection (ids, or a list filter) fanned out into single or chunked requests
+------------------------------------------------------------------------------------------------
+
+local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local MAX_BULK_IDS = 500        -- PostHog's BULK_UPDATE_TAGS_MAX_IDS, also for bulk verify
+local MAX_BULK_TAGS = 100       -- tags in one bulk_update_tags request
+local MAX_BULK_CHANGES = 10000  -- ids x distinct tags in one bulk_update_tags request
+
+--- The ids a helper works on: `ids_or_filter` is an array of ids, or `list` params selecting
+-- them. Returns ids (possibly empty when a filter matched nothing) or nil, err; an empty table
+-- is refused (never "everything").
+function batch.select(client, ids_or_filter, what)
+  if type(ids_or_filter) ~= "table" then
+    error("posthog.event_definitions: " .. what .. ": ids_or_filter must be a table", 4)
+  end
+  if ids_or_filter[1] ~= nil then
+    for i, id in ipairs(ids_or_filter) do
+      if type(id) ~= "string" or not id:match(UUID_PATTERN) then
+        return nil, client:_validation({ method = "POST" }, "ids[" .. i .. "] is not a UUID")
+      end
+    end
+    return ids_or_filter
+  end
+  if next(ids_or_filter) == nil then
+    return nil, client:_validation({ method = "POST" }, "empty selection: give ids or a filter")
+  end
+  local defs, err = client:all(ids_or_filter)
+  if not defs then return nil, err end
+  local ids = {}
+  for i, def in ipairs(defs) do ids[i] = def.id end
+  return ids
+end
+
+-- The report of a helper whose filter matched nothing.
+local function empty_report() return report_of({}) end
+
+--- Runs one write operation per selected id: `make(id)` returns the op.
+function batch.each_id(client, ids_or_filter, opts, what, make)
+  opts = check_options(opts)
+  local ids, err = batch.select(client, ids_or_filter, what)
+  if not ids then return nil, err end
+  if #ids == 0 then return empty_report() end
+  local ops = {}
+  for i, id in ipairs(ids) do ops[i] = make(id) end
+  return batch.run(client, ops, opts)
+end
+
+-- Splits `list` into arrays of at most `size` items.
+local function chunks(list, size)
+  local out = {}
+  for i = 1, #list, size do
+    local chunk = {}
+    for j = i, math.min(i + size - 1, #list) do chunk[#chunk + 1] = list[j] end
+    out[#out + 1] = chunk
+  end
+  return out
+end
+
+-- Runs bulk endpoint requests over id chunks and turns the answers into one result per id, in
+-- selection order: updated ids are ok with their item, skipped ids fail with PostHog's
+-- reason, ids in neither list (already in the requested state) are ok and unchanged.
+local function run_bulk(client, ids, size, path, body_of, opts)
+  local id_chunks = chunks(ids, size)
+  local specs, chunk_results = {}, {}
+  for c, chunk in ipairs(id_chunks) do
+    specs[c] = { method = "POST", path = client.list_path .. path, body = body_of(chunk) }
+  end
+  local progress = opts.on_progress
+  local sub = { concurrency = opts.concurrency, dry_run = opts.dry_run, on_progress = progress and
+    function(done, total) progress(math.floor(#ids * done / total), #ids) end }
+  run_specs(client, specs, chunk_results, sub)
+  local results = {}
+  local index = 0
+  for c, chunk in ipairs(id_chunks) do
+    local r = chunk_results[c]
+    local by_id = {}
+    if r.ok and not r.dry_run then
+      for _, item in ipairs(r.value.updated or {}) do by_id[item.id] = { ok = true, value = item } end
+      for _, item in ipairs(r.value.skipped or {}) do
+        by_id[item.id] = { ok = false, err = client:_error { kind = "http", status = 200, code = "skipped",
+          detail = tostring(item.reason or "skipped"), method = "POST", path = client.prefix .. specs[c].path,
+          attempts = 1 } }
+      end
+    end
+    for _, id in ipairs(chunk) do
+      index = index + 1
+      if not r.ok or r.dry_run then results[index] = r
+      else results[index] = by_id[id] or { ok = true, value = { id = id }, unchanged = true } end
+    end
+  end
+  return report_of(results)
+end
+
+--- bulk_update_verified over the selection, 500 ids a request.
+function batch.verify(client, ids_or_filter, opts)
+  opts = check_options(opts)
+  local verified = opts.verified ~= false
+  local ids, err = batch.select(client, ids_or_filter, "bulk_verify")
+  if not ids then return nil, err end
+  if #ids == 0 then return empty_report() end
+  return run_bulk(client, ids, MAX_BULK_IDS, "bulk_update_verified/",
+    function(chunk) return { ids = chunk, verified = verified } end, opts)
+end
+
+-- Tags trimmed, lower-cased and de-duplicated, as PostHog stores them.
+local function distinct_tags(tags)
+  local seen, out = {}, {}
+  for _, tag in ipairs(tags) do
+    local t = tag:match("^%s*(.-)%s*$"):lower()
+    if not seen[t] then seen[t] = true; out[#out + 1] = t end
+  end
+  return out
+end
+
+--- bulk_update_tags over the selection: at most 500 ids a request and ids x tags <= 10,000;
+-- more than 100 tags to add or remove go in groups, one group after the other.
+function batch.tag(client, ids_or_filter, action, tags, opts)
+  if type(action) ~= "string" then error("posthog.event_definitions: bulk_tag: action must be a string", 3) end
+  if type(tags) ~= "table" then error("posthog.event_definitions: bulk_tag: tags must be a table", 3) end
+  opts = check_options(opts)
+  for i, tag in ipairs(tags) do
+    if type(tag) ~= "string" then
+      return nil, client:_validation({ method = "POST" }, "tags[" .. i .. "] is not a string")
+    end
+  end
+  tags = distinct_tags(tags)
+  if action ~= "add" and action ~= "remove" and action ~= "set" then
+    return nil, client:_validation({ method = "POST" }, "action must be \"add\", \"remove\" or \"set\"")
+  end
+  if action ~= "set" and #tags == 0 then
+    return nil, client:_validation({ method = "POST" }, "tags must not be empty for action '" .. action .. "'")
+  end
+  if action == "set" and #tags > MAX_BULK_TAGS then
+    return nil, client:_validation({ method = "POST" },
+      "set with more than " .. MAX_BULK_TAGS .. " tags cannot be split into requests")
+  end
+  local ids, err = batch.select(client, ids_or_filter, "bulk_tag")
+  if not ids then return nil, err end
+  if #ids == 0 then return empty_report() end
+  local results
+  for _, group in ipairs(#tags == 0 and { {} } or chunks(tags, MAX_BULK_TAGS)) do
+    local size = math.min(MAX_BULK_IDS, math.floor(MAX_BULK_CHANGES / math.max(1, #group)))
+    local r = run_bulk(client, ids, size, "bulk_update_tags/",
+      function(chunk) return { ids = chunk, action = action, tags = group } end, opts)
+    if not results then results = r.results
+    else
+      for i, result in ipairs(r.results) do
+        if results[i].ok then results[i] = result end
+      end
+    end
+  end
+  return report_of(results)
 end
 
 return batch

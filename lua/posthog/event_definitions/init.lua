@@ -5,6 +5,7 @@ local core = require "posthog.event_definitions.core"
 local errors = require "posthog.event_definitions.errors"
 local retry = require "posthog.event_definitions.retry"
 local pacing = require "posthog.event_definitions.pacing"
+local batch = require "posthog.event_definitions.batch"
 
 local evdefs = {
   VERSION = "0.1.0",
@@ -577,7 +578,139 @@ end
 -- order, or nil and a validation error for an empty batch. opts: concurrency, on_progress, dry_run.
 function Client:batch(ops, opts)
   check_open(self, 2)
-  return require("posthog.event_definitions.batch").run(self, ops, opts)
+  return batch.run(self, ops, opts)
+end
+
+--- Deletes every selected definition (an ids array, or `list` params); returns a batch report.
+function Client:bulk_delete(ids_or_filter, opts)
+  check_open(self, 2)
+  return batch.each_id(self, ids_or_filter, opts, "bulk_delete",
+    function(id) return { op = "delete", id = id } end)
+end
+
+--- Hides every selected definition (PATCH hidden = true each); returns a batch report.
+function Client:bulk_hide(ids_or_filter, opts)
+  check_open(self, 2)
+  return batch.each_id(self, ids_or_filter, opts, "bulk_hide",
+    function(id) return { op = "update", id = id, fields = { hidden = true } } end)
+end
+
+--- Verifies (or, with opts.verified = false, unverifies) every selected definition through
+-- bulk_update_verified, 500 ids a request; returns a report with one result per id.
+function Client:bulk_verify(ids_or_filter, opts)
+  check_open(self, 2)
+  return batch.verify(self, ids_or_filter, opts)
+end
+
+--- Adds, removes or sets `tags` on every selected definition through bulk_update_tags, in
+-- chunks PostHog accepts; returns a report with one result per id.
+function Client:bulk_tag(ids_or_filter, action, tags, opts)
+  check_open(self, 2)
+  return batch.tag(self, ids_or_filter, action, tags, opts)
+end
+
+------------------------------------------------------------------------------------------------
+-- Taxonomy helpers
+------------------------------------------------------------------------------------------------
+
+local SECONDS_PER_DAY = 86400
+
+-- Seconds since the Unix epoch of an ISO-8601 UTC timestamp ("2024-07-11T09:59:58.5Z"), or nil.
+local function utc_seconds(iso)
+  local y, m, d, hh, mm, ss = iso:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)")
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m <= 2 then y, m = y - 1, m + 12 end -- count years from March, so leap days come last
+  local days = 365 * y + math.floor(y / 4) - math.floor(y / 100) + math.floor(y / 400)
+    + math.floor((153 * (m - 3) + 2) / 5) + d - 719469
+  return days * SECONDS_PER_DAY + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+end
+
+--- Definitions not seen for `days` (default 30, PostHog's threshold): `last_seen_at` older than
+-- that. Never-seen ones (null `last_seen_at`) only with include_never_seen = true. Other keys
+-- are `list` filters; `now` (Unix seconds) replaces the current time. Returns an array or nil, err.
+function Client:stale(params)
+  check_open(self, 2)
+  if params ~= nil then expect(params, "table", "stale: params") end
+  local filters, days, include_never, now = {}, 30, false, os.time()
+  for k, v in pairs(params or {}) do
+    if k == "days" then days = v
+    elseif k == "include_never_seen" then include_never = v
+    elseif k == "now" then now = v
+    else filters[k] = v end
+  end
+  if type(days) ~= "number" or days < 0 then return self:_invalid("GET", "days must be a non-negative number") end
+  local defs, err = self:all(filters)
+  if not defs then return nil, err end
+  local cutoff, out = now - days * SECONDS_PER_DAY, {}
+  for _, def in ipairs(defs) do
+    local seen = def.last_seen_at and utc_seconds(def.last_seen_at)
+    if (seen and seen < cutoff) or (not def.last_seen_at and include_never) then out[#out + 1] = def end
+  end
+  return out
+end
+
+-- GETs every page of a project-level list endpoint (`path` under /api/projects/{id}/).
+function Client:_project_list(path, query)
+  local project_path = self.list_path:gsub("event_definitions/$", "")
+  local out, offset = {}, 0
+  while true do
+    query.limit, query.offset = 500, offset
+    local res, err = self:request("GET", project_path .. path, { query = query })
+    if not res then return nil, err end
+    local results = type(res.json) == "table" and res.json.results
+    if type(results) ~= "table" then
+      return nil, self:_error { kind = "decode", status = res.status, method = "GET",
+        path = self.prefix .. project_path .. path, detail = "expected a page with results", attempts = 1 }
+    end
+    for _, item in ipairs(results) do out[#out + 1] = item end
+    if not res.json.next or #results == 0 then return out end
+    offset = offset + #results
+  end
+end
+
+-- One property as event_properties returns it.
+local function property(name, ptype, required, description)
+  return { name = name, type = ptype, required = required == true, description = description }
+end
+
+--- The properties of each named event: `{ [event] = { {name, type, required, description}, … } }`
+-- and the source used: "schema" (the schema property groups attached to each event, which say
+-- what is required) when the key may read them, else "property_definitions" (types only).
+function Client:event_properties(names)
+  check_open(self, 2)
+  expect(names, "table", "event_properties: names")
+  if #names == 0 then return self:_invalid("GET", "names must not be empty") end
+  local defs, err = self:all { names = names }
+  if not defs then return nil, err end
+  local out, source = {}, "schema"
+  for _, def in ipairs(defs) do
+    local props = {}
+    if source == "schema" then
+      local schemas, serr = self:_project_list("event_schemas/", { event_definition = def.id })
+      if schemas then
+        for _, s in ipairs(schemas) do
+          for _, p in ipairs(s.property_group and s.property_group.properties or {}) do
+            props[#props + 1] = property(p.name, p.property_type, p.is_required, p.description)
+          end
+        end
+      elseif serr.status == 403 then
+        source = "property_definitions"
+      else
+        return nil, serr
+      end
+    end
+    if source == "property_definitions" then
+      local found, perr = self:_project_list("property_definitions/", { type = "event",
+        event_names = core.encode(setmetatable({ def.name }, core.array_mt)), filter_by_event_names = true })
+      if not found then return nil, perr end
+      for _, p in ipairs(found) do
+        props[#props + 1] = property(p.name, p.property_type, false, p.description)
+      end
+    end
+    out[def.name] = props
+  end
+  return out, source
 end
 
 --- Releases the connections; idempotent (also happens when the client is collected).

@@ -1,0 +1,115 @@
+--- Test helpers: the fake PostHog server (reachability check, control API) and client factories.
+-- The server comes from $FAKE_POSTHOG_URL (spec/run starts one); when unset, one is started
+-- here for the whole busted process.
+local socket = require "socket"
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson.safe"
+local evdefs = require "posthog.event_definitions"
+
+local helpers = {}
+
+-- Seed keys of the fake server (spec/fake/README.md).
+helpers.KEY = "phx_fake_all"
+helpers.READ_KEY = "phx_fake_read"
+helpers.LEGACY_KEY = "phx_fake_legacy"
+
+--- Starts a fake server of our own; returns its base URL and its directory.
+function helpers.start_fake()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir .. " && chmod 755 " .. dir))
+  local pipe = assert(io.popen("spec/fake/start --dir " .. dir))
+  local url = pipe:read("*l")
+  pipe:close()
+  assert(url and url:match("^http://127%.0%.0%.1:%d+$"), "the fake server did not start in " .. dir)
+  return url, dir
+end
+
+--- Stops a server started by start_fake.
+function helpers.stop_fake(dir)
+  os.execute("spec/fake/stop " .. dir .. " >/dev/null 2>&1; rm -rf " .. dir)
+end
+
+--- The base URL of the shared fake server, checked to be reachable.
+function helpers.fake_url()
+  if not helpers.url then
+    helpers.url = os.getenv("FAKE_POSTHOG_URL") or helpers.start_fake()
+    local _, code = http.request(helpers.url .. "/__fake/stats")
+    assert(code == 200, "the fake PostHog server at " .. helpers.url
+      .. " is not reachable (start it with `make fake-server` or run the specs with `make test`)")
+  end
+  return helpers.url
+end
+
+--- Calls the fake's control API at `url` (default: the shared fake); returns the decoded JSON.
+function helpers.control(method, path, body, url)
+  local chunks = {}
+  local payload = body and cjson.encode(body) or nil
+  local _, code = http.request {
+    url = (url or helpers.fake_url()) .. "/__fake/" .. path,
+    method = method,
+    source = payload and ltn12.source.string(payload) or nil,
+    headers = payload and { ["content-type"] = "application/json",
+      ["content-length"] = tostring(#payload) } or nil,
+    sink = ltn12.sink.table(chunks),
+  }
+  local text = table.concat(chunks)
+  assert(code == 200, "fake control " .. method .. " " .. path .. " answered " .. tostring(code)
+    .. ": " .. text)
+  return cjson.decode(text)
+end
+
+--- Resets the fake (definitions, config, faults, logs) with `seed` options, once requests of
+-- earlier tests (a delay a client gave up on) have left the server, so counters start clean.
+function helpers.reset(seed, url)
+  for _ = 1, 200 do
+    if helpers.control("GET", "stats", nil, url).inflight == 0 then break end
+    socket.sleep(0.05)
+  end
+  return helpers.control("POST", "reset", seed or {}, url)
+end
+--- Merges switches into the fake's config.
+function helpers.config(switches, url) return helpers.control("POST", "config", switches, url) end
+--- Queues faults on the fake.
+function helpers.faults(list, url) return helpers.control("POST", "faults", { faults = list }, url) end
+--- The fake's request log.
+function helpers.requests(url) return helpers.control("GET", "requests", nil, url).requests end
+--- The fake's definitions (API objects plus project_id), as stored.
+function helpers.state(url) return helpers.control("GET", "state", nil, url).definitions end
+--- The fake's counters (requests, connections, inflight, inflight_high, throttled).
+function helpers.stats(url) return helpers.control("GET", "stats", nil, url) end
+
+--- A client for the shared fake with instant sleeps recorded in `client.slept`.
+function helpers.client(options)
+  local slept = {}
+  local o = {
+    host = helpers.fake_url(),
+    personal_api_key = helpers.KEY,
+    project_id = 1,
+    rate_limit = false,
+    sleep = function(s) slept[#slept + 1] = s end,
+    random = function() return 0.5 end,
+  }
+  for k, v in pairs(options or {}) do o[k] = v end
+  local client = assert(evdefs.new(o))
+  client.slept = slept
+  return client
+end
+
+--- A transport function answering each request with `responses[i]` in turn (the last one
+-- repeats); returns the function and the array of requests it saw.
+function helpers.scripted(responses)
+  local seen = {}
+  local function transport(req)
+    seen[#seen + 1] = req
+    local r = responses[#seen] or responses[#responses]
+    if type(r) == "function" then return r(req) end
+    if r.err then return nil, r.err end
+    return { status = r.status or 200, body = r.body or "",
+      headers = r.headers or { ["content-type"] = "application/json" } }
+  end
+  return transport, seen
+end
+
+return helpers
