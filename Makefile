@@ -73,10 +73,14 @@ bench: deps
 fake-server: deps
 	@spec/fake/start --foreground
 
-## install: install the rock for Lua 5.4 and 5.1 with LuaRocks, offline.
+## install: install the rock for Lua 5.4 and 5.1 with LuaRocks, offline (Debian keeps curl.h and
+## the libraries under the multiarch directories, which LuaRocks does not search by itself).
+MULTIARCH    = $(shell $(CC) -print-multiarch)
+ROCK_DIRS    = CURL_INCDIR=/usr/include/$(MULTIARCH) CURL_LIBDIR=/usr/lib/$(MULTIARCH) \
+               YAJL_LIBDIR=/usr/lib/$(MULTIARCH)
 install: deps
-	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
-	luarocks --lua-version=5.1 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
+	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec $(ROCK_DIRS)
+	luarocks --lua-version=5.1 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec $(ROCK_DIRS)
 
 clean:
 	rm -rf $(BUILD)

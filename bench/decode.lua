@@ -27,7 +27,8 @@ local function user(n)
 end
 
 local function stamp(n)
-  return string.format("2024-%02d-%02dT%02d:%02d:%02d.%06dZ", n % 12 + 1, n % 28 + 1, n % 24, n % 60, (n * 7) % 60, n * 997 % 1000000)
+  return string.format("2024-%02d-%02dT%02d:%02d:%02d.%06dZ",
+    n % 12 + 1, n % 28 + 1, n % 24, n % 60, (n * 7) % 60, n * 997 % 1000000)
 end
 
 local function definition(i)
@@ -52,7 +53,8 @@ end
 
 local items = {}
 for i = 1, 1000 do items[i] = definition(i) end
-local body = '{"count":4217,"next":"https://us.posthog.com/api/projects/1/event_definitions/?limit=1000&offset=1000",' ..
+local body = '{"count":4217,' ..
+  '"next":"https://us.posthog.com/api/projects/1/event_definitions/?limit=1000&offset=1000",' ..
   '"previous":null,"results":[' .. table.concat(items, ",") .. '],"count_is_capped":false}'
 
 -- Both decoders must agree before timing means anything.

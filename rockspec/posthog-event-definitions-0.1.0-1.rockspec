@@ -16,6 +16,7 @@ pagination done right. A C core (libcurl, yajl) builds requests and decodes answ
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
+  "argparse", -- the command-line program only
 }
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
@@ -25,6 +26,7 @@ build = {
   type = "builtin",
   modules = {
     ["posthog.event_definitions"] = "lua/posthog/event_definitions/init.lua",
+    ["posthog.event_definitions.cli"] = "lua/posthog/event_definitions/cli.lua",
     ["posthog.event_definitions.batch"] = "lua/posthog/event_definitions/batch.lua",
     ["posthog.event_definitions.errors"] = "lua/posthog/event_definitions/errors.lua",
     ["posthog.event_definitions.pacing"] = "lua/posthog/event_definitions/pacing.lua",
@@ -47,5 +49,8 @@ build = {
       libdirs = { "$(CURL_LIBDIR)", "$(YAJL_LIBDIR)" },
       libraries = { "curl", "yajl" },
     },
+  },
+  install = {
+    bin = { ["posthog-evdefs"] = "bin/posthog-evdefs" },
   },
 }

@@ -167,7 +167,8 @@ end)
 
 describe("core.decode", function()
   it("decodes any JSON value without a shape", function()
-    assert.same({ a = { 1, 2, { b = "c" } }, d = true, e = false }, core.decode('{"a":[1,2,{"b":"c"}],"d":true,"e":false}'))
+    assert.same({ a = { 1, 2, { b = "c" } }, d = true, e = false },
+      core.decode('{"a":[1,2,{"b":"c"}],"d":true,"e":false}'))
     assert.equal("x", core.decode('"x"'))
     assert.equal(1.5, core.decode("1.5"))
     assert.equal(1500, core.decode("1.5e3"))
@@ -181,7 +182,7 @@ describe("core.decode", function()
       assert.equal("integer", math.type(v.count))
       assert.equal(9007199254740993, v.big)
       assert.equal("integer", math.type(v.neg))
-      assert.equal(math.mininteger, v.neg)
+      assert.equal(-9223372036854775807 - 1, v.neg)
       assert.equal("float", math.type(v.f))
       assert.equal("float", math.type(core.decode("9223372036854775808")))
     end
@@ -191,7 +192,10 @@ describe("core.decode", function()
   it("turns an object's null into an absent key, and keeps nulls inside arrays", function()
     local v = core.decode('{"a":null,"b":[1,null,3],"c":1}')
     assert.is_nil(v.a)
-    assert.same({ "b", "c" }, (function() local k = {} for key in pairs(v) do k[#k + 1] = key end table.sort(k) return k end)())
+    local keys = {}
+    for key in pairs(v) do keys[#keys + 1] = key end
+    table.sort(keys)
+    assert.same({ "b", "c" }, keys)
     assert.equal(3, #v.b)
     assert.equal(core.null, v.b[2])
     assert.equal('[1,null,3]', core.encode(v.b))
@@ -358,19 +362,21 @@ describe("core.decode_response", function()
 
   it("turns a bad 2xx body into a decode error", function()
     local v, err = core.decode_response(res(200, "<html>"), "definition")
+    local _
     assert.is_nil(v)
     assert.equal("decode", err.kind)
     assert.equal(200, err.status)
     assert.matches("^decode: ", err.detail)
-    v, err = core.decode_response(res(200, '{"verified":"x"}'), "definition")
+    _, err = core.decode_response(res(200, '{"verified":"x"}'), "definition")
     assert.equal("decode: field 'verified' expected boolean", err.detail)
-    v, err = core.decode_response(res(200, ""), nil)
+    _, err = core.decode_response(res(200, ""), nil)
     assert.equal("decode: empty input", err.detail)
   end)
 
   it("handles codegen bodies", function()
     assert.same({ content = "export type X = 1\n" },
-      core.decode_response(res(200, "export type X = 1\n", { ["content-type"] = "text/plain; charset=utf-8" }), "codegen"))
+      core.decode_response(res(200, "export type X = 1\n",
+        { ["content-type"] = "text/plain; charset=utf-8" }), "codegen"))
     assert.same({ content = "x" }, core.decode_response(res(200, "x"), "codegen"))
     local v = core.decode_response(res(200, '{"content":"c","event_count":3,"schema_hash":"h"}',
       { ["content-type"] = "application/json" }), "codegen")

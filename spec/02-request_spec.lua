@@ -24,7 +24,8 @@ end
 
 describe("core.build_request", function()
   it("builds the URL from base and path, keeping a path prefix", function()
-    local req = assert(build({ base = "http://127.0.0.1:8080/prefix", path = "/api/projects/1/event_definitions/abc/" }))
+    local req = assert(build({ base = "http://127.0.0.1:8080/prefix",
+      path = "/api/projects/1/event_definitions/abc/" }))
     assert.equal("http://127.0.0.1:8080/prefix/api/projects/1/event_definitions/abc/", req.url)
     assert.equal("/api/projects/1/event_definitions/abc/", req.path)
     assert.equal("GET", req.method)

@@ -221,7 +221,7 @@ describe("core.multi lifetime", function()
     local d = core.multi()
     d:add(request("/slow?ms=2000"))
     d:add(request("/json"))
-    d = nil
+    d = nil -- luacheck: ignore 311 (dropping the last reference is the point)
     collectgarbage()
     collectgarbage()
     local d2 = core.multi()

@@ -61,7 +61,8 @@ local function route(req, state)
   elseif path == "/echo" then
     return json("200 OK", { method = req.method, target = req.target, headers = req.headers, body = req.body })
   elseif path == "/conn" then
-    return json("200 OK", { connection = state.id, served = state.served, connections = connections, requests = requests })
+    return json("200 OK",
+      { connection = state.id, served = state.served, connections = connections, requests = requests })
   elseif path == "/chunked" then
     return chunked({ '{"parts":', '[1,2,3]', ',"done":true}' }, true)
   elseif path == "/cut" then
@@ -90,7 +91,8 @@ local function route(req, state)
   elseif path == "/quit" then
     os.exit(0)
   end
-  return json("404 Not Found", { type = "invalid_request", code = "not_found", detail = "Not found.", attr = cjson.null })
+  return json("404 Not Found",
+    { type = "invalid_request", code = "not_found", detail = "Not found.", attr = cjson.null })
 end
 
 local function read_request(c)

@@ -215,36 +215,18 @@ local function attempt_once(spec, req, transport)
 end
 
 -- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
--- wait when that would be longer than max_retry_wait. The wait is checked again after sleeping,
--- since other calls sharing the key may have gone out meanwhile.
+-- wait when that would be longer than max_retry_wait. The windows are asked again after each
+-- sleep, since other calls sharing the key may have gone out meanwhile.
 function Client:_pace(sleep)
   local log = self.log
   if not log then return true end
-  local wait = log:wait(self.limits, self.now())
+  local wait = log:acquire(self.limits, self.now())
   while wait > 0 do
     if wait > self.options.max_retry_wait then return nil, wait end
     sleep(wait)
-    wait = log:wait(self.limits, self.now())
+    wait = log:acquire(self.limits, self.now())
   end
-  log:record(self.now())
   return true
-end
-
--- The request of `spec` prepared by the C core, or nil and the validation message.
-function Client:_build(spec)
-  return core.build_request {
-    method = spec.method, base = self.base, path = spec.path,
-    query = spec.query, query_shape = spec.query_shape,
-    body = spec.body, body_shape = spec.body_shape,
-    key = self.key, user_agent = self.user_agent, headers = spec.headers,
-    timeout = self.options.timeout,
-  }
-end
-
--- A "validation" error for `spec` (nothing was sent).
-function Client:_validation(spec, detail)
-  return self:_error { kind = "validation", detail = detail, method = spec.method,
-    path = self.prefix .. (spec.path or self.list_path):match("^[^?]*"), attempts = 0 }
 end
 
 --- Runs one API call described by `spec` = {method, path, query, query_shape, body, body_shape,

@@ -76,6 +76,17 @@ function Log:wait(limits, now)
   return wait
 end
 
+--- Counts one request at `now` if every window allows it and returns 0; otherwise returns the
+-- seconds to wait and counts nothing.
+function Log:acquire(limits, now)
+  local wait = self:wait(limits, now)
+  if wait <= 0 then
+    self:record(now)
+    return 0
+  end
+  return wait
+end
+
 --- Records one request at time `now`.
 function Log:record(now)
   if self.capacity == 0 then self:reserve(1) end
