@@ -229,6 +229,23 @@ function Client:_pace(sleep)
   return true
 end
 
+-- The request of `spec` prepared by the C core, or nil and the validation message.
+function Client:_build(spec)
+  return core.build_request {
+    method = spec.method, base = self.base, path = spec.path,
+    query = spec.query, query_shape = spec.query_shape,
+    body = spec.body, body_shape = spec.body_shape,
+    key = self.key, user_agent = self.user_agent, headers = spec.headers,
+    timeout = self.options.timeout,
+  }
+end
+
+-- A "validation" error for `spec` (nothing was sent).
+function Client:_validation(spec, detail)
+  return self:_error { kind = "validation", detail = detail, method = spec.method,
+    path = self.prefix .. (spec.path or self.list_path):match("^[^?]*"), attempts = 0 }
+end
+
 --- Runs one API call described by `spec` = {method, path, query, query_shape, body, body_shape,
 -- shape, headers, raw} with retries and pacing. Returns the decoded value, or nil, err.
 -- `ctx` (optional) = {transport, sleep} replaces the client's own, as a batch runner does.
