@@ -15,15 +15,6 @@ local function assert_no_key(err, key)
   end
 end
 
--- The API requests (not control calls) the fake logged, in order.
-local function api_requests(url)
-  local out = {}
-  for _, r in ipairs(helpers.requests(url)) do
-    if r.path:find("^/api/") then out[#out + 1] = r end
-  end
-  return out
-end
-
 describe("endpoints against the fake server", function()
   local client
 
@@ -70,7 +61,7 @@ describe("endpoints against the fake server", function()
 
     it("sends empty arrays as arrays and integers without a fraction", function()
       local def = assert(client:create { name = "arrays", tags = {}, default_columns = {}, owner = 2.0 })
-      local log = api_requests()
+      local log = helpers.api_requests()
       local body = log[#log].body
       assert.matches('"tags":%[%]', body)
       assert.matches('"default_columns":%[%]', body)
@@ -98,7 +89,7 @@ describe("endpoints against the fake server", function()
       assert.equal("validation", err.kind)
       _, err = client:delete("12")
       assert.equal("validation", err.kind)
-      assert.equal(0, #api_requests())
+      assert.equal(0, #helpers.api_requests())
     end)
   end)
 
@@ -110,7 +101,7 @@ describe("endpoints against the fake server", function()
         names = { "a b", "c" }, tags = { "x", "y" }, excluded_properties = { "p" },
         exclude_stale = true, exclude_hidden = false, verified = true, limit = 5, offset = 10,
       })
-      local log = api_requests()
+      local log = helpers.api_requests()
       assert.equal(1, #log)
       assert.equal("GET", log[1].method)
       assert.equal("/api/projects/1/event_definitions/", log[1].path)
@@ -169,7 +160,7 @@ describe("endpoints against the fake server", function()
         n = n + 1
         if n == 15 then break end
       end
-      assert.equal(2, #api_requests())
+      assert.equal(2, #helpers.api_requests())
     end)
 
     it("follows next on the configured host only, never on a foreign origin", function()
@@ -180,7 +171,7 @@ describe("endpoints against the fake server", function()
       assert.equal(foreign_url, first.next:match("^(https?://[^/]+)"))
       local all = assert(client:all { limit = 100 })
       assert.equal(250, #all)
-      assert.equal(0, #api_requests(foreign_url))
+      assert.equal(0, #helpers.api_requests(foreign_url))
       helpers.stop_fake(foreign_dir)
     end)
 
@@ -344,7 +335,7 @@ describe("endpoints against the fake server", function()
       assert.equal(502, err.status)
       assert.equal(1, err.attempts)
       assert.is_string(err.detail)
-      assert.equal(1, #api_requests())
+      assert.equal(1, #helpers.api_requests())
     end)
 
     it("retries a connection cut mid-body for GET, and reports it as transport when out of attempts", function()
@@ -387,7 +378,7 @@ describe("endpoints against the fake server", function()
     it("keeps one connection alive across calls", function()
       helpers.control("DELETE", "requests")
       for _ = 1, 5 do assert(client:list { limit = 1 }) end
-      local log = api_requests()
+      local log = helpers.api_requests()
       assert.equal(5, #log)
       for i = 2, 5 do assert.equal(log[1].connection, log[i].connection) end
     end)

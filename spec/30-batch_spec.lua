@@ -7,14 +7,6 @@ local function missing_id(n)
   return string.format("01900000-0000-7000-8000-%012d", n)
 end
 
-local function api_requests()
-  local out = {}
-  for _, r in ipairs(helpers.requests()) do
-    if r.path:find("^/api/") then out[#out + 1] = r end
-  end
-  return out
-end
-
 local function state_by_name()
   local out = {}
   for _, d in ipairs(helpers.state()) do out[d.name] = d end
@@ -116,7 +108,7 @@ describe("client:batch", function()
       body = '{"name":"dry","tags":[]}' }, r1.request)
     assert.equal("PATCH", report.results[2].request.method)
     for i = 3, 5 do assert.equal("validation", report.results[i].err.kind) end
-    assert.equal(0, #api_requests())
+    assert.equal(0, #helpers.api_requests())
   end)
 
   it("refuses an empty batch", function()
@@ -186,7 +178,7 @@ describe("bulk helpers", function()
     for i = 1, 100 do ids[#ids + 1] = missing_id(i) end
     helpers.control("DELETE", "requests")
     local report = assert(client:bulk_verify(ids))
-    local posts = api_requests()
+    local posts = helpers.api_requests()
     assert.equal(3, #posts)
     for _, p in ipairs(posts) do assert.equal("/api/projects/1/event_definitions/bulk_update_verified/", p.path) end
     assert.equal(1100, report.ok)
@@ -202,7 +194,7 @@ describe("bulk helpers", function()
     helpers.control("DELETE", "requests")
     local report = assert(client:bulk_tag(ids, "add", tags))
     assert.equal(700, report.ok)
-    local posts = api_requests()
+    local posts = helpers.api_requests()
     assert.equal(3, #posts) -- floor(10000 / 30) = 333 ids a request
     assert.equal(30, #state_by_name().tag_0700.tags)
     local too_many = {}

@@ -1,6 +1,7 @@
 -- Schema export, import and plan: posthog.event_definitions.schema, pure Lua over the C codec.
 -- Every format is read back (CSV by an RFC 4180 parser, JSON by core.decode) and compared.
 local schema = require "posthog.event_definitions.schema"
+local helpers = require "spec.helpers"
 local core = require "posthog.event_definitions.core"
 
 local null = core.null
@@ -51,45 +52,6 @@ end
 
 local function decode(text)
   return assert(core.decode(text))
-end
-
--- RFC 4180: quoted fields may hold commas, quotes (doubled) and line breaks; rows end with CRLF.
-local function parse_csv(text)
-  local rows, row, pos = {}, {}, 1
-  while pos <= #text do
-    local value
-    if text:sub(pos, pos) == '"' then
-      local parts = {}
-      pos = pos + 1
-      while true do
-        local q = assert(text:find('"', pos, true), "unterminated quoted field")
-        parts[#parts + 1] = text:sub(pos, q - 1)
-        if text:sub(q + 1, q + 1) == '"' then
-          parts[#parts + 1] = '"'
-          pos = q + 2
-        else
-          pos = q + 1
-          break
-        end
-      end
-      value = table.concat(parts)
-    else
-      local stop = text:find("[,\r]", pos) or #text + 1
-      value = text:sub(pos, stop - 1)
-      assert(not value:find('["\n]'), "quote or line feed in an unquoted field: " .. value)
-      pos = stop
-    end
-    row[#row + 1] = value
-    if text:sub(pos, pos) == "," then
-      pos = pos + 1
-    elseif text:sub(pos, pos + 1) == "\r\n" then
-      rows[#rows + 1], row, pos = row, {}, pos + 2
-    else
-      error("expected a comma or CRLF at byte " .. pos)
-    end
-  end
-  assert(#row == 0, "the last row does not end with CRLF")
-  return rows
 end
 
 -- A tiny PostHog: applies batch ops to a copy of `current` as the server would.
@@ -160,7 +122,7 @@ describe("schema.csv", function()
     local text = schema.csv(defs)
     local header = "id,name,description,tags,verified,hidden,owner,last_seen_at,created_at,updated_at\r\n"
     assert.equal(header, text:sub(1, #header))
-    local rows = parse_csv(text)
+    local rows = helpers.parse_csv(text)
     assert.equal(#defs + 1, #rows)
     assert.same({ "id", "name", "description", "tags", "verified", "hidden", "owner", "last_seen_at",
       "created_at", "updated_at" }, rows[1])
@@ -187,7 +149,7 @@ describe("schema.csv", function()
   end)
 
   it("joins tags with opts.tag_separator, quoting the cell when needed", function()
-    local rows = parse_csv(schema.csv(seeded(), { tag_separator = ";" }))
+    local rows = helpers.parse_csv(schema.csv(seeded(), { tag_separator = ";" }))
     assert.equal("core;growth", rows[2][4])
     assert.equal("", rows[3][4])
     assert.equal('a,b;q"uote', rows[7][4])

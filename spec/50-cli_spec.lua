@@ -93,42 +93,6 @@ local function state()
   return defs, by_name
 end
 
--- RFC 4180: rows of fields; CRLF row ends, quoted fields with "" for a quote. Raises on
--- anything else (a bare LF or CR, a quote inside an unquoted field).
-local function parse_csv(s)
-  local rows, row, pos = {}, {}, 1
-  while pos <= #s do
-    local value
-    if s:sub(pos, pos) == '"' then
-      local parts = {}
-      pos = pos + 1
-      while true do
-        local q = assert(s:find('"', pos, true), "unterminated quoted field")
-        parts[#parts + 1] = s:sub(pos, q - 1)
-        if s:sub(q + 1, q + 1) ~= '"' then pos = q + 1; break end
-        parts[#parts + 1] = '"'
-        pos = q + 2
-      end
-      value = table.concat(parts)
-    else
-      local stop = s:find("[,\r\n]", pos) or #s + 1
-      value = s:sub(pos, stop - 1)
-      assert(not value:find('"', 1, true), "quote in an unquoted field")
-      pos = stop
-    end
-    row[#row + 1] = value
-    local c = s:sub(pos, pos)
-    if c == "," then
-      pos = pos + 1
-    else
-      assert(s:sub(pos, pos + 1) == "\r\n", "row not ended by CRLF")
-      rows[#rows + 1], row, pos = row, {}, pos + 2
-    end
-  end
-  assert(#row == 0, "last row not ended by CRLF")
-  return rows
-end
-
 local function tmpdir()
   local dir = os.tmpname()
   os.remove(dir)
@@ -293,7 +257,7 @@ describe("posthog-evdefs", function()
       end
       local status, out = run { "--format", "csv", "list", "--all", "--limit", "4" }
       assert.are.equal(0, status)
-      local rows = parse_csv(out)
+      local rows = helpers.parse_csv(out)
       assert.are.same({ "id", "name", "description", "tags", "verified", "hidden", "owner", "last_seen_at",
         "created_at", "updated_at" }, rows[1])
       local all = assert(client:all { limit = 4 })

@@ -112,4 +112,53 @@ function helpers.scripted(responses)
   return transport, seen
 end
 
+--- Parses RFC 4180 CSV into rows of fields (quoted fields may hold commas, doubled quotes and
+-- line breaks; rows end with CRLF); raises on anything else.
+function helpers.parse_csv(text)
+  local rows, row, pos = {}, {}, 1
+  while pos <= #text do
+    local value
+    if text:sub(pos, pos) == '"' then
+      local parts = {}
+      pos = pos + 1
+      while true do
+        local q = assert(text:find('"', pos, true), "unterminated quoted field")
+        parts[#parts + 1] = text:sub(pos, q - 1)
+        if text:sub(q + 1, q + 1) == '"' then
+          parts[#parts + 1] = '"'
+          pos = q + 2
+        else
+          pos = q + 1
+          break
+        end
+      end
+      value = table.concat(parts)
+    else
+      local stop = text:find("[,\r]", pos) or #text + 1
+      value = text:sub(pos, stop - 1)
+      assert(not value:find('["\n]'), "quote or line feed in an unquoted field: " .. value)
+      pos = stop
+    end
+    row[#row + 1] = value
+    if text:sub(pos, pos) == "," then
+      pos = pos + 1
+    elseif text:sub(pos, pos + 1) == "\r\n" then
+      rows[#rows + 1], row, pos = row, {}, pos + 2
+    else
+      error("expected a comma or CRLF at byte " .. pos)
+    end
+  end
+  assert(#row == 0, "the last row does not end with CRLF")
+  return rows
+end
+
+--- The API requests (not control calls) the fake at `url` logged, oldest first.
+function helpers.api_requests(url)
+  local out = {}
+  for _, r in ipairs(helpers.requests(url)) do
+    if r.path:find("^/api/") then out[#out + 1] = r end
+  end
+  return out
+end
+
 return helpers
