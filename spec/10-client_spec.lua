@@ -24,13 +24,6 @@ local function scripted_client(responses, options)
   return assert(evdefs.new(o)), seen, clock
 end
 
-local function assert_no_key(err)
-  assert.is_nil(tostring(err):find(KEY, 1, true))
-  for _, v in pairs(err) do
-    if type(v) == "string" then assert.is_nil(v:find(KEY, 1, true)) end
-  end
-end
-
 describe("evdefs.new", function()
   it("keeps every default in one table", function()
     assert.same({
@@ -153,11 +146,11 @@ describe("errors", function()
       body = "<html><title>bad key " .. KEY .. "</title></html>" } })
     local _, err = client:get(ID)
     assert.equal(401, err.status)
-    assert_no_key(err)
+    helpers.assert_no_key(err, KEY)
     local failing = scripted_client({ { err = "connect failed for " .. KEY } })
     local _, terr = failing:get(ID)
     assert.equal("transport", terr.kind)
-    assert_no_key(terr)
+    helpers.assert_no_key(terr, KEY)
   end)
 end)
 

@@ -8,13 +8,6 @@ local helpers = require "spec.helpers"
 local UUID = "^%x+%-%x+%-%x+%-%x+%-%x+$"
 local MISSING = "01900000-0000-7000-8000-000000000000"
 
-local function assert_no_key(err, key)
-  assert.is_nil(tostring(err):find(key, 1, true))
-  for _, v in pairs(err) do
-    if type(v) == "string" then assert.is_nil(v:find(key, 1, true)) end
-  end
-end
-
 describe("endpoints against the fake server", function()
   local client
 
@@ -279,13 +272,49 @@ describe("endpoints against the fake server", function()
     end)
   end)
 
+  describe("every method's error path", function()
+    it("maps a refused key into err, with the key nowhere, for each endpoint", function()
+      local id = assert(client:create { name = "target" }).id
+      local bad = helpers.client { personal_api_key = "phx_revoked_key" }
+      local calls = {
+        list = function() return bad:list() end,
+        all = function() return bad:all() end,
+        each = function() local _, err = bad:each()(); return nil, err end,
+        get = function() return bad:get(id) end,
+        by_name = function() return bad:by_name("target") end,
+        create = function() return bad:create { name = "x" } end,
+        update = function() return bad:update(id, { description = "x" }) end,
+        replace = function() return bad:replace(id, { description = "x" }) end,
+        delete = function() return bad:delete(id) end,
+        metrics = function() return bad:metrics(id) end,
+        primary_properties = function() return bad:primary_properties { "target" } end,
+        typescript = function() return bad:typescript() end,
+        golang = function() return bad:golang() end,
+        python = function() return bad:python() end,
+        bulk_update_tags = function() return bad:bulk_update_tags({ id }, "add", { "x" }) end,
+        bulk_update_verified = function() return bad:bulk_update_verified({ id }, true) end,
+        request = function() return bad:request("GET", "") end,
+      }
+      for name, call in pairs(calls) do
+        local value, err = call()
+        assert.is_falsy(value, name)
+        assert.equal("http", err.kind, name)
+        assert.equal(401, err.status, name)
+        assert.equal("authentication_failed", err.code, name)
+        assert.equal(1, err.attempts, name)
+        helpers.assert_no_key(err, "phx_revoked_key")
+      end
+      assert.is_table(assert(client:get(id)))
+    end)
+  end)
+
   describe("auth and scopes", function()
     it("maps 401 for an unknown key, 403 for a missing scope, 404 for a foreign project", function()
       local bad = helpers.client { personal_api_key = "phx_not_a_real_key" }
       local _, err = bad:list()
       assert.equal(401, err.status)
       assert.equal("authentication_failed", err.code)
-      assert_no_key(err, "phx_not_a_real_key")
+      helpers.assert_no_key(err, "phx_not_a_real_key")
       local reader = helpers.client { personal_api_key = helpers.READ_KEY }
       assert(reader:list())
       _, err = reader:create { name = "nope" }
@@ -372,7 +401,7 @@ describe("endpoints against the fake server", function()
       assert.equal("transport", err.kind)
       assert.equal(3, err.attempts)
       assert.is_true(err.retryable)
-      assert_no_key(err, helpers.KEY)
+      helpers.assert_no_key(err, helpers.KEY)
     end)
 
     it("keeps one connection alive across calls", function()

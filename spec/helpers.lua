@@ -161,4 +161,12 @@ function helpers.api_requests(url)
   return out
 end
 
+--- Asserts that neither the one-line form of `err` nor any of its string fields contains `key`.
+function helpers.assert_no_key(err, key)
+  assert(not tostring(err):find(key, 1, true), "the key appears in tostring(err)")
+  for name, v in pairs(err) do
+    if type(v) == "string" then assert(not v:find(key, 1, true), "the key appears in err." .. name) end
+  end
+end
+
 return helpers
