@@ -1,6 +1,8 @@
 -- A short tour of the client against the fake PostHog server that `make demo` starts:
--- list, create, update, export (codegen) and delete event definitions, printing each step.
+-- list, create, update, bulk-tag, export (CSV, snapshot, TypeScript) and delete event
+-- definitions, printing each step.
 local evdefs = require "posthog.event_definitions"
+local schema = require "posthog.event_definitions.schema"
 
 local client = assert(evdefs.new {
   host = os.getenv("POSTHOG_HOST"),
@@ -37,6 +39,26 @@ for def, err in client:each { search = "event_00", limit = 100 } do
   seen = seen + 1
 end
 print(("each: walked %d definitions matching 'event_00', page by page"):format(seen))
+
+local tagged = check(client:bulk_tag({ search = "event_01" }, "add", { "legacy" }))
+print(("bulk_tag: tagged %d definitions matching 'event_01' as legacy (%d failed)"):format(tagged.ok, tagged.failed))
+
+local verified = {}
+for _, def in ipairs(check(client:all { verified = true, ordering = "name" })) do
+  if def.name:sub(1, 1) ~= "$" then verified[#verified + 1] = def end
+end
+local csv = schema.csv(verified)
+print(("export: %d verified definitions as CSV (%d bytes); the first lines:"):format(#verified, #csv))
+local shown = 0
+for line in csv:gmatch("[^\r\n]+") do
+  print("  " .. line:sub(1, 100))
+  shown = shown + 1
+  if shown == 3 then break end
+end
+local snapshot = schema.snapshot(check(client:all()))
+local plan = check(schema.plan(check(client:all()), check(schema.load(snapshot))))
+print(("export: a snapshot of the taxonomy (%d bytes); planning it against the project finds %d changes"):format(
+  #snapshot, #plan.ops))
 
 local ts = check(client:typescript())
 print(("export: TypeScript types for %d events, schema_hash %s, %d bytes"):format(ts.event_count,
