@@ -32,6 +32,7 @@ build = {
     ["posthog.event_definitions.retry"] = "lua/posthog/event_definitions/retry.lua",
     ["posthog.event_definitions.schema"] = "lua/posthog/event_definitions/schema.lua",
     ["posthog.event_definitions.transport.curl"] = "lua/posthog/event_definitions/transport/curl.lua",
+    ["posthog.event_definitions.transport.ngx"] = "lua/posthog/event_definitions/transport/ngx.lua",
     ["posthog.event_definitions.core"] = {
       sources = {
         "src/buffer.c",

@@ -84,6 +84,42 @@ end
 
 local function monotonic_now() return core.monotonic() end
 
+-- The nginx phases in which cosockets, ngx.sleep and light threads work.
+local YIELDING_PHASES = { server_rewrite = true, rewrite = true, access = true, content = true,
+  timer = true, ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
+
+-- The current nginx phase ("init", "content", "timer", …), or nil outside nginx.
+local function nginx_phase()
+  if type(ngx) == "table" and ngx.get_phase then return ngx.get_phase() end
+  return nil
+end
+
+local warned = {}
+-- Logs `message` at the nginx warn level, once per worker process for each `what`.
+local function warn_once(what, message)
+  if warned[what] then return end
+  warned[what] = true
+  ngx.log(ngx.WARN, "posthog.event_definitions: ", message)
+end
+
+-- The pacing log of `key`: nil when pacing is off; inside nginx the lua_shared_dict named by
+-- rate_limit.shared_dict (shared by the workers) or, without one, the worker's own log with a
+-- warning; outside nginx the process's log. Returns log, or nil and a config problem.
+local function pacing_log(key, rate_limit, limits)
+  if not limits then return nil end
+  local name = type(rate_limit) == "table" and rate_limit.shared_dict or nil
+  if nginx_phase() then
+    if name then
+      local dict = ngx.shared[name]
+      if not dict then return nil, "rate_limit.shared_dict: no lua_shared_dict named \"" .. name .. "\"" end
+      return pacing.shared_log(dict, ngx.md5(key))
+    end
+    warn_once("per_worker_pacing", "no rate_limit.shared_dict: pacing counts each worker's requests "
+      .. "alone, so the workers together may exceed the limits")
+  end
+  return pacing.log_for(pacing.fingerprint(key))
+end
+
 --- Makes a client. Returns client, or nil and a "config" error; unknown option keys and options
 -- of the wrong Lua type raise.
 function evdefs.new(options)
@@ -117,8 +153,16 @@ function evdefs.new(options)
   if o.user_agent and o.user_agent:find("[\r\n%z]") then
     return config_error("user_agent contains CR or LF")
   end
-  if o.transport ~= nil and type(o.transport) == "string" and o.transport ~= "curl" then
-    return config_error("transport must be \"curl\" or a function (got \"" .. o.transport .. "\")")
+  local in_nginx = nginx_phase() ~= nil
+  if type(o.transport) == "string" and o.transport ~= "curl" and o.transport ~= "ngx" then
+    return config_error("transport must be \"curl\", \"ngx\" or a function (got \"" .. o.transport .. "\")")
+  end
+  if o.transport == "ngx" and not in_nginx then
+    return config_error("transport \"ngx\" needs nginx with the Lua module; outside nginx leave it unset")
+  end
+  if o.ca_file and in_nginx and (o.transport == nil or o.transport == "ngx") then
+    return config_error("ca_file cannot be used with the ngx transport: its trust comes from nginx's "
+      .. "lua_ssl_trusted_certificate")
   end
   for _, name in ipairs { "timeout", "max_response_bytes", "max_retry_wait" } do
     if o[name] <= 0 then return config_error(name .. " must be positive") end
@@ -128,6 +172,8 @@ function evdefs.new(options)
   end
 
   local limits = pacing.limits(o.rate_limit)
+  local log, why = pacing_log(key, o.rate_limit, limits)
+  if limits and not log then return config_error(why) end
   local self = setmetatable({
     options = o,
     key = key,
@@ -137,7 +183,7 @@ function evdefs.new(options)
     user_agent = "posthog-event-definitions/" .. evdefs.VERSION
       .. (o.user_agent and (" " .. o.user_agent) or ""),
     limits = limits,
-    log = limits and pacing.log_for(pacing.fingerprint(key)) or nil,
+    log = log,
     sleep = o.sleep or core.sleep,
     now = o.now or monotonic_now,
     random = o.random or math.random,
@@ -159,18 +205,41 @@ function Client:_error(fields)
   return errors.new(fields, self.key)
 end
 
--- The transport for this call: a function(req) -> res | nil, err.
+-- The means of this call, chosen now: {transport = function(req) -> res | nil, err, sleep,
+-- runner = "threads" | "curl" | nil (how a batch runs its workers: nginx light threads, the
+-- libcurl multi driver, or one after the other)}; or nil and why (a "config" problem). Inside
+-- nginx the automatic choice is the ngx transport where cosockets work and nothing elsewhere
+-- (a call never blocks a worker unless "curl" is forced), and retries sleep with ngx.sleep
+-- wherever it works.
 function Client:_transport()
-  local chosen = self.options.transport
-  if type(chosen) == "function" then return chosen end
-  if chosen == nil and type(ngx) == "table" and ngx.get_phase then
-    return nil, "no non-blocking transport inside nginx in this version; pass transport = \"curl\" to block"
+  local o = self.options
+  local chosen, phase = o.transport, nginx_phase()
+  local yielding = phase and YIELDING_PHASES[phase]
+  local sleep = (yielding and not o.sleep) and ngx.sleep or self.sleep
+  if type(chosen) == "function" then
+    return { transport = chosen, sleep = sleep, runner = yielding and "threads" or nil }
+  end
+  if phase and chosen ~= "curl" then
+    if not yielding then
+      return nil, "no cosockets in the nginx phase \"" .. phase .. "\": call from rewrite, access, "
+        .. "content or a timer (ngx.timer.at)"
+    end
+    if not self.ngx then
+      local transport = require("posthog.event_definitions.transport.ngx").new(o)
+      self.ngx = function(req) return transport:request(req) end
+    end
+    return { transport = self.ngx, sleep = sleep, runner = "threads" }
+  end
+  if phase then
+    warn_once("curl", "transport \"curl\" blocks the nginx worker during every call; leave "
+      .. "transport unset to use cosockets")
   end
   if not self.curl then
-    self.curl = require("posthog.event_definitions.transport.curl").new(self.options)
+    self.curl = require("posthog.event_definitions.transport.curl").new(o)
+    local curl = self.curl
+    self.curl_request = function(req) return curl:request(req) end
   end
-  local curl = self.curl
-  return function(req) return curl:request(req) end
+  return { transport = self.curl_request, sleep = sleep, runner = "curl" }
 end
 
 -- A transport failure as an error table: a string becomes {kind = "transport", sent = true}.
@@ -253,16 +322,15 @@ function Client:_send(spec, ctx)
   local shown_path = self.prefix .. spec.path:match("^[^?]*")
   local req, msg = self:_build(spec)
   if not req then return nil, self:_validation(spec, msg) end
-  local transport = ctx and ctx.transport
-  if not transport then
+  if not ctx then
     local why
-    transport, why = self:_transport()
-    if not transport then
+    ctx, why = self:_transport()
+    if not ctx then
       return nil, self:_error { kind = "config", detail = why, method = spec.method,
         path = shown_path, attempts = 0 }
     end
   end
-  local sleep = ctx and ctx.sleep or self.sleep
+  local transport, sleep = ctx.transport, ctx.sleep
   local o = self.options
   local attempt = 0
   while true do
@@ -561,15 +629,26 @@ end
 -- Batches
 ------------------------------------------------------------------------------------------------
 
--- Runs `workers` (functions of a ctx) concurrently until all have returned.
+-- Runs `workers` (functions of a ctx) concurrently until all have returned: as nginx light
+-- threads, or as coroutines over the libcurl multi driver; a blocking transport function runs
+-- them one after the other, and so does a call that cannot be made (each op then reports the
+-- config error).
 function Client:_run_concurrently(workers)
-  local transport, why = self:_transport()
-  if not transport then error("posthog.event_definitions: " .. why, 0) end
-  if not self.curl or type(self.options.transport) == "function" then
-    for _, worker in ipairs(workers) do worker(nil) end -- a blocking function: one at a time
-    return
+  local ctx = self:_transport()
+  if ctx and ctx.runner == "threads" then
+    local threads = {}
+    for i, worker in ipairs(workers) do threads[i] = ngx.thread.spawn(worker, ctx) end
+    local failed
+    for _, thread in ipairs(threads) do
+      local ok, err = ngx.thread.wait(thread)
+      if not ok and not failed then failed = err end
+    end
+    if failed then error(failed, 0) end
+  elseif ctx and ctx.runner == "curl" then
+    self.curl:run(workers, self.now, ctx.sleep)
+  else
+    for _, worker in ipairs(workers) do worker(ctx) end
   end
-  self.curl:run(workers, self.now, self.sleep)
 end
 
 --- Runs many write operations `{op = "create"|"update"|"replace"|"delete", id, fields}` at most

@@ -1,7 +1,8 @@
 --- Client-side pacing that mirrors PostHog's own counting: a sliding window per key.
 -- `{per_minute = N}` means never more than N requests in any 60-second window. Every client of
 -- the process that uses the same key shares one log of request times, looked up by a hash of
--- the key (the key itself is never stored).
+-- the key (the key itself is never stored). Inside nginx the log can live in a
+-- `lua_shared_dict` instead (`shared_log`), so that every worker shares it.
 local pacing = {}
 
 local WINDOW_SECONDS = { per_second = 1, per_minute = 60, per_hour = 3600 }
@@ -14,7 +15,11 @@ function pacing.limits(option)
   local limits = {}
   for k, v in pairs(DEFAULT_LIMITS) do limits[k] = v end
   for k, v in pairs(option or {}) do
-    if k ~= "shared_dict" then
+    if k == "shared_dict" then
+      if type(v) ~= "string" then
+        error("posthog.event_definitions: rate_limit.shared_dict must be a string", 3)
+      end
+    else
       if not WINDOW_SECONDS[k] then
         error("posthog.event_definitions: unknown rate_limit key '" .. tostring(k) .. "'", 3)
       end
@@ -95,7 +100,7 @@ function Log:record(now)
   if self.size < self.capacity then self.size = self.size + 1 end
 end
 
-local shared_logs = setmetatable({}, { __mode = "v" })
+local shared_logs = {} -- kept for the process: clients made per request share the windows
 
 --- The process-wide request log for the key with this fingerprint (made on first use).
 function pacing.log_for(fingerprint)
@@ -105,6 +110,52 @@ function pacing.log_for(fingerprint)
     shared_logs[fingerprint] = log
   end
   return log
+end
+
+------------------------------------------------------------------------------------------------
+-- The log in a lua_shared_dict: request n of the key at "<prefix><n>", the count at "<prefix>n"
+------------------------------------------------------------------------------------------------
+
+-- Entries outlive the longest window, then expire; so does the count once the key goes idle.
+local ENTRY_TTL = WINDOW_SECONDS.per_hour
+local LOCK_TTL = 1        -- seconds: frees the lock should a worker die holding it
+local LOCK_WAIT = 0.002   -- the wait returned while another worker holds the lock
+
+local SharedLog = {}
+SharedLog.__index = SharedLog
+
+--- Like Log:acquire, atomically across the workers sharing the dict: counts one request at `now`
+-- and returns 0 when every window allows it, else returns the seconds to wait. Each decision runs
+-- under a lock taken with `add` and never yields, so it is held for microseconds; a worker that
+-- finds it taken is told to wait a moment and ask again. `now` must be one clock for every
+-- worker (the client's monotonic clock is).
+function SharedLog:acquire(limits, now)
+  local dict, prefix = self.dict, self.prefix
+  local locked, err = dict:add(prefix .. "lock", true, LOCK_TTL)
+  if not locked then
+    if err == "exists" then return LOCK_WAIT end
+    return 0 -- the dict cannot hold even the lock: pace nothing rather than stall every call
+  end
+  local count = dict:get(prefix .. "n") or 0
+  local wait = 0
+  for name, n in pairs(limits) do
+    local window = WINDOW_SECONDS[name]
+    local t = window and count >= n and dict:get(prefix .. (count - n + 1))
+    if t and t + window - now > wait then wait = t + window - now end
+  end
+  if wait <= 0 then
+    count = count + 1
+    dict:set(prefix .. count, now, ENTRY_TTL)
+    dict:set(prefix .. "n", count, ENTRY_TTL)
+  end
+  dict:delete(prefix .. "lock")
+  return wait
+end
+
+--- The request log kept in the shared dict `dict` (an ngx.shared.DICT) under keys starting with
+-- `digest` (a hash of the key, never the key).
+function pacing.shared_log(dict, digest)
+  return setmetatable({ dict = dict, prefix = "posthog.evdefs:" .. digest .. ":" }, SharedLog)
 end
 
 pacing.DEFAULT_LIMITS = DEFAULT_LIMITS

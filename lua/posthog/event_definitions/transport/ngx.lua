@@ -1,0 +1,282 @@
+--- The nginx transport: HTTP/1.1 over cosockets (`ngx.socket.tcp`), so a call yields to the
+-- nginx event loop instead of blocking the worker. Usable wherever cosockets work (rewrite,
+-- access, content, timers, the ssl_* phases); the facade checks the phase before calling.
+--
+-- * TLS: `sslhandshake` with verification on (unless `insecure`) and SNI set to the URL's host,
+--   which nginx also checks against the certificate; trust comes only from nginx's
+--   `lua_ssl_trusted_certificate` (the Lua module has no per-socket CA store).
+-- * Host names are resolved by nginx's `resolver` directive.
+-- * Bodies are read by Content-Length, by chunk (Transfer-Encoding: chunked), or up to the close
+--   of the connection; a connection goes back to the cosocket keepalive pool (per worker, sized
+--   by `lua_socket_pool_size`) only after a fully read body, and is closed otherwise.
+-- * One deadline per request: `req.timeout` seconds from connect to the last byte.
+-- * A pooled connection that turns out closed before any byte of the answer (the server closed
+--   it while idle: the standard stale-connection case) is dropped and the request sent again on
+--   another connection, as libcurl does; any other failure is returned.
+local M = {}
+M.__index = M
+
+local DEFAULT_PORTS = { http = 80, https = 443 }
+local KEEPALIVE_IDLE_MS = 10000 -- below the keep-alive timeouts servers and load balancers use
+local READ_ANY_BYTES = 65536    -- read size of a body that ends with the connection
+
+-- A transport failure: kind "transport" or "timeout", and whether the request may have left.
+local function failure(err, sent, detail)
+  return { kind = err == "timeout" and "timeout" or "transport", sent = sent, detail = detail }
+end
+
+-- The parts of an http(s) URL: {scheme, host (for connect), name (for SNI), port, authority,
+-- target}, or nil and the reason.
+local function parse_url(url)
+  local scheme, authority, target = url:match("^(%a[%w+.-]*)://([^/?#]*)([^#]*)")
+  scheme = scheme and scheme:lower()
+  if not DEFAULT_PORTS[scheme] then return nil, "not an http(s) URL" end
+  local host, name, port = authority:match("^(%[([%x:.]+)%]):?(%d*)$")
+  if not host then
+    host, port = authority:match("^([^:@]+):?(%d*)$")
+    name = host
+  end
+  if not host then return nil, "bad host in URL" end
+  if target == "" then target = "/" end
+  return { scheme = scheme, host = host, name = name, port = tonumber(port) or DEFAULT_PORTS[scheme],
+    authority = authority, target = target }
+end
+
+--- A transport; `options` = {max_response_bytes, insecure} (the client's options).
+function M.new(options)
+  return setmetatable({ max_bytes = options.max_response_bytes, verify = not options.insecure }, M)
+end
+
+-- The request's bytes: request line, headers (Host and Content-Length set here), body.
+local function serialise(req, url)
+  local lines = { req.method .. " " .. url.target .. " HTTP/1.1", "Host: " .. url.authority }
+  for name, value in pairs(req.headers or {}) do
+    local lower = name:lower()
+    if lower ~= "host" and lower ~= "content-length" then lines[#lines + 1] = name .. ": " .. value end
+  end
+  local body = req.body
+  if body or req.method == "POST" or req.method == "PUT" or req.method == "PATCH" then
+    lines[#lines + 1] = "Content-Length: " .. #(body or "")
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = ""
+  return { table.concat(lines, "\r\n"), body or "" }
+end
+
+-- One request on one connection. Fields: url (parsed), deadline (ngx.now() seconds), sock,
+-- reused (times the connection had served before), got_bytes (whether any byte of the answer
+-- arrived).
+local Exchange = {}
+Exchange.__index = Exchange
+
+-- Sets the socket's timeout to what is left of the deadline; false when nothing is left.
+function Exchange:arm()
+  ngx.update_time()
+  local left = self.deadline - ngx.now()
+  if left <= 0 then return false end
+  self.sock:settimeout(math.max(1, math.ceil(left * 1000)))
+  return true
+end
+
+-- One line of the answer without its CRLF, or nil and the cosocket error.
+function Exchange:line()
+  if not self:arm() then return nil, "timeout" end
+  local line, err, partial = self.sock:receive("*l")
+  if line or (partial and partial ~= "") then self.got_bytes = true end
+  return line, err
+end
+
+-- Exactly n bytes of the answer, or nil and the cosocket error.
+function Exchange:bytes(n)
+  if not self:arm() then return nil, "timeout" end
+  local data, err = self.sock:receive(n)
+  if data then self.got_bytes = true end
+  return data, err
+end
+
+-- Connects (from the pool when possible) and shakes hands; returns true or nil, failure.
+function Exchange:open(transport)
+  local url = self.url
+  local sock = ngx.socket.tcp()
+  self.sock = sock
+  if not self:arm() then return nil, failure("timeout", false, "timed out before connecting") end
+  local pool = url.scheme .. "://" .. url.name .. ":" .. url.port .. (transport.verify and "" or " insecure")
+  local ok, err = sock:connect(url.host, url.port, { pool = pool })
+  if not ok then
+    local hint = err:find("no resolver", 1, true) and " (configure nginx's resolver directive)" or ""
+    return nil, failure(err, false, "connect to " .. url.authority .. ": " .. err .. hint)
+  end
+  self.reused = sock:getreusedtimes() or 0
+  if url.scheme == "https" and self.reused == 0 then
+    if not self:arm() then return nil, failure("timeout", false, "timed out before the TLS handshake") end
+    ok, err = sock:sslhandshake(false, url.name, transport.verify)
+    if not ok then
+      local hint = err:find("certificate", 1, true) and " (trust comes from lua_ssl_trusted_certificate)" or ""
+      return nil, failure(err, false, "TLS handshake with " .. url.authority .. ": " .. err .. hint)
+    end
+  end
+  return true
+end
+
+-- Reads the status line and headers, skipping 1xx answers. Returns status, headers (lower-cased
+-- names, repeated ones joined with ", "), the HTTP minor version; or nil and a cosocket error or
+-- a message.
+function Exchange:head(max_bytes)
+  while true do
+    local line, err = self:line()
+    if not line then return nil, err end
+    local minor, status = line:match("^HTTP/1%.(%d) (%d%d%d)")
+    if not status then return nil, "malformed status line" end
+    status = tonumber(status)
+    local headers, size, last = {}, #line, nil
+    while true do
+      line, err = self:line()
+      if not line then return nil, err end
+      if line == "" then break end
+      size = size + #line
+      if size > max_bytes then return nil, "headers larger than max_response_bytes (" .. max_bytes .. ")" end
+      local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+      if name then
+        name = name:lower()
+        headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+        last = name
+      elseif line:match("^[ \t]") and last then -- an obsolete folded continuation line
+        headers[last] = headers[last] .. " " .. line:match("^%s*(.-)%s*$")
+      else
+        return nil, "malformed header line"
+      end
+    end
+    if status >= 200 or status == 101 then return status, headers, tonumber(minor) end
+  end
+end
+
+-- Reads a chunked body; returns it, or nil and a cosocket error or a message.
+function Exchange:chunked(max_bytes)
+  local parts, size = {}, 0
+  while true do
+    local line, err = self:line()
+    if not line then return nil, err end
+    local hex = line:match("^%s*(%x+)%s*$") or line:match("^%s*(%x+)%s*;") -- size[;extensions]
+    if not hex or #hex > 15 then return nil, "malformed chunk size" end
+    local n = tonumber(hex, 16)
+    if n == 0 then break end
+    size = size + n
+    if size > max_bytes then return nil, "response larger than max_response_bytes (" .. max_bytes .. ")" end
+    local data
+    data, err = self:bytes(n)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    local crlf
+    crlf, err = self:bytes(2)
+    if not crlf then return nil, err end
+    if crlf ~= "\r\n" then return nil, "malformed chunk end" end
+  end
+  repeat -- trailer fields, up to the empty line
+    local line, err = self:line()
+    if not line then return nil, err end
+  until line == ""
+  return table.concat(parts)
+end
+
+-- Reads a body that ends when the server closes the connection.
+function Exchange:until_close(max_bytes)
+  local parts, size = {}, 0
+  while true do
+    if not self:arm() then return nil, "timeout" end
+    local data, err = self.sock:receiveany(READ_ANY_BYTES)
+    if not data then
+      if err == "closed" then return table.concat(parts) end
+      return nil, err
+    end
+    size = size + #data
+    if size > max_bytes then return nil, "response larger than max_response_bytes (" .. max_bytes .. ")" end
+    parts[#parts + 1] = data
+  end
+end
+
+-- The value of a Content-Length header (a repeated header must repeat the same number), or nil.
+local function content_length(value)
+  local n
+  for item in (value .. ","):gmatch("%s*([^,]-)%s*,") do
+    if not item:match("^%d+$") or #item > 15 or (n and n ~= item) then return nil end
+    n = item
+  end
+  return tonumber(n)
+end
+
+-- Reads the body after the head: returns body and whether the connection may be reused, or nil
+-- and a cosocket error or a message.
+function Exchange:body(method, status, headers, max_bytes)
+  if method == "HEAD" or status == 204 or status == 304 then return "", true end
+  local te, length = headers["transfer-encoding"], headers["content-length"]
+  local body, err
+  if te and te:lower():find("chunked%s*$") then
+    body, err = self:chunked(max_bytes)
+  elseif te or not length then
+    body, err = self:until_close(max_bytes)
+    if body then return body, false end
+  else
+    local n = content_length(length)
+    if not n then return nil, "bad Content-Length" end
+    if n > max_bytes then return nil, "response larger than max_response_bytes (" .. max_bytes .. ")" end
+    if n == 0 then return "", true end
+    body, err = self:bytes(n)
+  end
+  if not body then return nil, err end
+  return body, true
+end
+
+-- Whether the server lets the connection stay open after this answer.
+local function persistent(minor, headers)
+  local connection = (headers.connection or ""):lower()
+  if minor == 0 then return connection:find("keep-alive", 1, true) ~= nil end
+  return connection:find("close", 1, true) == nil
+end
+
+-- One try on one connection: returns res, or nil, failure and whether it was the stale case.
+function Exchange:run(transport, req)
+  local ok, fail = self:open(transport)
+  if not ok then return nil, fail end
+  local sock, max_bytes = self.sock, transport.max_bytes
+  local sent, err
+  if self:arm() then sent, err = sock:send(serialise(req, self.url)) else err = "timeout" end
+  if not sent then
+    return nil, failure(err, true, "sending the request: " .. err), self.reused > 0
+  end
+  local status, headers, minor = self:head(max_bytes)
+  if not status then
+    err = headers
+    local stale = self.reused > 0 and err == "closed" and not self.got_bytes
+    return nil, failure(err, true, "reading the response head: " .. err), stale
+  end
+  local body, reusable = self:body(req.method, status, headers, max_bytes)
+  if not body then
+    err = reusable
+    return nil, failure(err, true, "reading the response body: " .. err)
+  end
+  if reusable and persistent(minor, headers) then
+    if not sock:setkeepalive(KEEPALIVE_IDLE_MS) then sock:close() end
+  else
+    sock:close()
+  end
+  return { status = status, headers = headers, body = body }
+end
+
+--- Sends `req` = {method, url, headers, body, timeout} and reads the answer: returns
+-- `{status, headers = {lower-cased name = value}, body}`, or nil and
+-- `{kind = "transport" | "timeout", sent = bool, detail}`.
+function M:request(req)
+  local url, why = parse_url(req.url)
+  if not url then return nil, { kind = "transport", sent = false, detail = why } end
+  ngx.update_time()
+  local deadline = ngx.now() + req.timeout
+  while true do
+    local x = setmetatable({ url = url, deadline = deadline, reused = 0, got_bytes = false }, Exchange)
+    local res, fail, stale = x:run(self, req)
+    if res then return res end
+    if x.sock then x.sock:close() end
+    if not stale then return nil, fail end
+  end
+end
+
+return M
