@@ -162,10 +162,38 @@ describe("endpoints against the fake server", function()
       helpers.config { public_base = foreign_url }
       local first = assert(client:list { limit = 100 })
       assert.equal(foreign_url, first.next:match("^(https?://[^/]+)"))
-      local all = assert(client:all { limit = 100 })
-      assert.equal(250, #all)
+      local n = 0
+      for def, err in client:each { limit = 100 } do
+        assert.is_truthy(def, tostring(err))
+        n = n + 1
+      end
+      assert.equal(250, n)
+      helpers.config { large_project = true, count_cap = 100 }
+      local capped = assert(client:all { limit = 100 })
+      assert.equal(250, #capped)
       assert.equal(0, #helpers.api_requests(foreign_url))
       helpers.stop_fake(foreign_dir)
+    end)
+
+    it("all fetches the pages after the first by offset, in order, once the count is known", function()
+      helpers.reset { seed = 306 }
+      helpers.control("DELETE", "requests")
+      local all = assert(client:all { limit = 100, ordering = "-name" })
+      local log = helpers.api_requests()
+      local offsets = {}
+      for _, r in ipairs(log) do offsets[#offsets + 1] = r.args:match("offset=(%d+)") or "0" end
+      table.sort(offsets, function(a, b) return tonumber(a) < tonumber(b) end)
+      assert.same({ "0", "100", "200", "300" }, offsets)
+      assert.equal(306, #all)
+      for i = 1, 306 do assert.equal(("event_%04d"):format(307 - i), all[i].name) end
+    end)
+
+    it("all returns an error, never a partial array, when a later page fails", function()
+      helpers.reset { seed = 306 }
+      helpers.faults { { match = { method = "GET", query = "offset=200" }, status = 400 } }
+      local all, err = client:all { limit = 100 }
+      assert.is_nil(all)
+      assert.equal(400, err.status)
     end)
 
     it("exposes count_is_capped on large projects", function()

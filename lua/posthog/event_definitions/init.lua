@@ -444,15 +444,64 @@ function Client:each(params)
   end
 end
 
---- Every definition matching `params` as one array, or nil, err (never a partial array).
+local PAGE_FETCHERS = 4 -- pages of `all` fetched at once once the count is known
+
+-- Appends the results of `page` to `out`.
+local function append_results(out, page)
+  for _, def in ipairs(page.results) do out[#out + 1] = def end
+end
+
+-- The pages after `first`, fetched by offset at most PAGE_FETCHERS at a time; nil, err if any
+-- fails. `size` is the page size, `offset` the first page's offset.
+function Client:_remaining_pages(params, first, size, offset)
+  local specs = {}
+  for o = offset + size, first.count - 1, size do
+    local query = {}
+    for k, v in pairs(params or {}) do query[k] = v end
+    query.limit, query.offset = size, o
+    specs[#specs + 1] = { method = "GET", path = self.list_path, query = query, query_shape = "list",
+      shape = "page" }
+  end
+  local pages, taken, failure = {}, 0, nil
+  local function fetcher(ctx)
+    while not failure and taken < #specs do
+      taken = taken + 1
+      local i = taken
+      local page, err = self:_send(specs[i], ctx)
+      if not page then failure = failure or err else pages[i] = page end
+    end
+  end
+  local fetchers = {}
+  for w = 1, math.min(PAGE_FETCHERS, #specs) do fetchers[w] = fetcher end
+  self:_run_concurrently(fetchers)
+  if failure then return nil, failure end
+  return pages
+end
+
+--- Every definition matching `params` as one array, or nil, err (never a partial array). Once
+-- the first page gives an exact count, the other pages are fetched by offset, a few at a time;
+-- when the count is capped (very large projects) `next` is followed page by page.
 function Client:all(params)
   check_open(self, 2)
   if params ~= nil then expect(params, "table", "all: params") end
+  local page, err = self:list(params)
+  if not page then return nil, err end
   local out = {}
-  for def, err in self:each(params) do
-    if def == false then return nil, err end
-    out[#out + 1] = def
+  append_results(out, page)
+  if not page.next then return out end
+  if page.count_is_capped or #page.results == 0 then
+    while page.next do
+      page, err = self:_next_page(page)
+      if not page then return nil, err end
+      append_results(out, page)
+    end
+    return out
   end
+  local pages
+  pages, err = self:_remaining_pages(params, page, (params and params.limit) or #page.results,
+    (params and params.offset) or 0)
+  if not pages then return nil, err end
+  for _, p in ipairs(pages) do append_results(out, p) end
   return out
 end
 
