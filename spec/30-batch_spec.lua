@@ -13,14 +13,14 @@ local function state_by_name()
   return out
 end
 
-describe("client:batch", function()
-  local client
-  before_each(function()
-    helpers.reset { seed = 0 }
-    client = helpers.client()
-  end)
-  after_each(function() client:close() end)
+local client
+before_each(function()
+  helpers.reset { seed = 0 }
+  client = helpers.client()
+end)
+after_each(function() client:close() end)
 
+describe("client:batch", function()
   it("runs 1,000 mixed operations and reports failures at exactly their positions", function()
     helpers.reset { seed = 600 }
     local defs = assert(client:all { limit = 1000, ordering = "name" })
@@ -121,13 +121,6 @@ describe("client:batch", function()
 end)
 
 describe("bulk helpers", function()
-  local client
-  before_each(function()
-    helpers.reset { seed = 0 }
-    client = helpers.client()
-  end)
-  after_each(function() client:close() end)
-
   local function create_many(n, prefix)
     local ops = {}
     for i = 1, n do ops[i] = { op = "create", fields = { name = ("%s_%04d"):format(prefix, i) } } end

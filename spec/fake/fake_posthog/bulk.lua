@@ -89,6 +89,17 @@ local function changed_tags(current, action, tags)
   return out
 end
 
+-- bulk_body(ctx) -> data, ids | nil, nil, error response: the JSON body of a bulk request and
+-- its checked `ids`.
+local function bulk_body(ctx)
+  local data, err = body(ctx)
+  if not data then return nil, nil, err end
+  local ids
+  ids, err = ids_field(data)
+  if not ids then return nil, nil, err end
+  return data, ids
+end
+
 -- same(a, b) -> true when two tag lists hold the same tags in the same order.
 local function same(a, b)
   if #a ~= #b then return false end
@@ -98,11 +109,8 @@ end
 
 -- bulk_update_tags(ctx) -> 200 {"updated": [{id, tags (sorted)}], "skipped": [{id, reason}]} | 400.
 function M.bulk_update_tags(ctx)
-  local data, err = body(ctx)
+  local data, ids, err = bulk_body(ctx)
   if not data then return err end
-  local ids
-  ids, err = ids_field(data)
-  if not ids then return err end
   local action = data.action
   if action == nil then return http.invalid("required", "This field is required.", "action") end
   if action ~= "add" and action ~= "remove" and action ~= "set" then
@@ -147,11 +155,8 @@ end
 -- bulk_update_verified(ctx) -> 200 {"updated": [{id, verified}], "skipped": [{id, reason}]} | 400.
 -- Definitions already in the requested state appear in neither list; one transaction.
 function M.bulk_update_verified(ctx)
-  local data, err = body(ctx)
+  local data, ids, err = bulk_body(ctx)
   if not data then return err end
-  local ids
-  ids, err = ids_field(data)
-  if not ids then return err end
   if data.verified == nil then return http.invalid("required", "This field is required.", "verified") end
   local verified
   verified, err = defs.bool_field(data.verified, false, "verified")
