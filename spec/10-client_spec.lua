@@ -44,7 +44,9 @@ describe("evdefs.new", function()
       { { personal_api_key = KEY, project_id = 1.5 }, "project_id" },
       { { personal_api_key = "phx_\r\nX: y" }, "control characters" },
       { { personal_api_key = KEY, user_agent = "a\nb" }, "CR or LF" },
-      { { personal_api_key = KEY, timeout = 0 }, "timeout must be positive" },
+      { { personal_api_key = KEY, timeout = 0 }, "timeout must be a positive finite number" },
+      { { personal_api_key = KEY, timeout = 0 / 0 }, "timeout must be a positive finite number" },
+      { { personal_api_key = KEY, max_response_bytes = 0.5 }, "max_response_bytes must be a whole number" },
     }
     for _, case in ipairs(cases) do
       local client, err = evdefs.new(case[1])
@@ -61,6 +63,8 @@ describe("evdefs.new", function()
     assert.has_error(function() evdefs.new { personal_api_key = KEY, timeout = "30" } end)
     assert.has_error(function() evdefs.new { personal_api_key = KEY, rate_limit = { per_day = 1 } } end)
     assert.has_error(function() evdefs.new("key") end)
+    assert.has_error(function() evdefs.new { personal_api_key = KEY, rate_limit = true } end,
+      "posthog.event_definitions: rate_limit must be a table or false")
   end)
 
   it("normalises the host: default ports, case, trailing slashes, path prefix", function()
@@ -102,6 +106,7 @@ describe("arguments", function()
       function() return client:list { limit = 0 } end,
       function() return client:bulk_update_tags({ "nope" }, "add", { "a" }) end,
       function() return client:bulk_update_tags({ ID }, "merge", { "a" }) end,
+      function() return client:bulk_update_tags({ ID }, "add", { 1, {} }) end,
       function() return client:bulk_update_verified({}, true) end,
       function() return client:request("GET", "x", { headers = { ["X-A"] = "1\r\nX-B: 2" } }) end,
     }
@@ -234,6 +239,74 @@ describe("retries", function()
     local _, err = client:get(ID)
     assert.equal("decode", err.kind)
     assert.equal(1, #seen)
+  end)
+end)
+
+describe("odd answers", function()
+  local function page(results, extra)
+    return '{"count":8,"next":' .. (extra or "null") .. ',"previous":null,"results":[' .. results .. ']}'
+  end
+
+  it("turn a 2xx answer of the wrong shape into a decode error, never a raise", function()
+    for _, r in ipairs {
+      { call = "list", res = { body = "{}" } },
+      { call = "list", res = { status = 204, body = "" } },
+      { call = "each", res = { body = '{"count":1}' } },
+      { call = "get", res = { status = 204, body = "" } },
+      { call = "primary_properties", res = { body = "5" } },
+      { call = "primary_properties", res = { body = '{"primary_properties":[1]}' } },
+      { call = "bulk_update_verified", res = { body = '{"updated":[{"verified":true}]}' } },
+      { call = "bulk_update_verified", res = { body = '{"updated":5}' } },
+    } do
+      local client = scripted_client({ r.res })
+      local value, err
+      if r.call == "each" then value, err = client:each()()
+      elseif r.call == "get" then value, err = client:get(ID)
+      elseif r.call == "bulk_update_verified" then value, err = client:bulk_update_verified({ ID }, true)
+      elseif r.call == "primary_properties" then value, err = client:primary_properties { "a" }
+      else value, err = client[r.call](client) end
+      assert.is_falsy(value, r.call .. " " .. r.res.body)
+      assert.equal("decode", err.kind, r.call .. " " .. r.res.body)
+    end
+  end)
+
+  it("all follows next when the server sends smaller pages than asked, and gets every definition", function()
+    local defs = {}
+    for i = 1, 8 do defs[i] = ('{"id":"%s","name":"e%d"}'):format(ID:sub(1, -2) .. i, i) end
+    local base = "https://posthog.example.com/api/projects/7/event_definitions/"
+    local client, seen = scripted_client({
+      { body = page(defs[1] .. "," .. defs[2], '"' .. base .. '?limit=4&offset=2"') },
+      { body = page(defs[3] .. "," .. defs[4], '"' .. base .. '?limit=4&offset=4"') },
+      { body = page(defs[5] .. "," .. defs[6], '"' .. base .. '?limit=4&offset=6"') },
+      { body = page(defs[7] .. "," .. defs[8]) },
+    })
+    local all = assert(client:all { limit = 4 })
+    assert.equal(8, #all)
+    assert.equal("e8", all[8].name)
+    assert.equal(4, #seen)
+  end)
+
+  it("ends a walk whose next link comes round again", function()
+    local base = "https://posthog.example.com/api/projects/7/event_definitions/"
+    local looping = page('{"id":"' .. ID .. '","name":"x"}', '"' .. base .. '?limit=1&offset=1"')
+    local client, seen = scripted_client({ { body = looping } })
+    local results, err = {}, nil
+    for def, e in client:each { limit = 1 } do
+      if def == false then err = e else results[#results + 1] = def end
+    end
+    assert.equal(2, #results)
+    assert.equal("decode", err.kind)
+    assert.matches("repeats", err.detail)
+    assert.equal(2, #seen)
+  end)
+
+  it("scrubs the key from an error body before it is sampled", function()
+    local client = scripted_client({ { status = 500, headers = { ["content-type"] = "text/plain" },
+      body = string.rep("x", 80) .. " " .. KEY .. " trailing" } })
+    local _, err = client:get(ID)
+    assert.equal(500, err.status)
+    assert.is_nil(err.detail:find("phx_secret", 1, true))
+    helpers.assert_no_key(err, KEY)
   end)
 end)
 

@@ -417,10 +417,12 @@ describe("endpoints against the fake server", function()
 
     it("refuses a body over max_response_bytes", function()
       helpers.reset { seed = 200 }
-      local c = helpers.client { max_response_bytes = 4096, max_retries = 0 }
+      local c = helpers.client { max_response_bytes = 4096 }
       local _, err = c:list { limit = 200 }
       assert.equal("transport", err.kind)
       assert.matches("max_response_bytes", err.detail)
+      assert.equal(1, err.attempts) -- as large again on a retry
+      assert.is_false(err.retryable)
     end)
 
     it("reports a refused connection as transport after retrying", function()

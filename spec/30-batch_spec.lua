@@ -111,6 +111,18 @@ describe("client:batch", function()
     assert.equal(0, #helpers.api_requests())
   end)
 
+  it("lets on_progress call the client while the batch runs", function()
+    for i = 1, 5 do assert(client:create { name = ("stable_%d"):format(i) }) end
+    local ops = {}
+    for i = 1, 6 do ops[i] = { op = "create", fields = { name = ("nested_%d"):format(i) } } end
+    local counts = {}
+    local report = assert(client:batch(ops, { concurrency = 3, on_progress = function(done)
+      counts[done] = #assert(client:all { search = "stable", limit = 2 })
+    end }))
+    assert.equal(6, report.ok)
+    assert.same({ 5, 5, 5, 5, 5, 5 }, counts)
+  end)
+
   it("refuses an empty batch", function()
     local report, err = client:batch({})
     assert.is_nil(report)
@@ -137,6 +149,10 @@ describe("bulk helpers", function()
       function() return client:bulk_hide({}) end,
       function() return client:bulk_verify({}) end,
       function() return client:bulk_tag({}, "add", { "x" }) end,
+      function() return client:bulk_delete({ search = "  " }) end,
+      function() return client:bulk_delete({ limit = 5, ordering = "name" }) end,
+      function() return client:bulk_hide({ exclude_hidden = false, excluded_properties = { "x" } }) end,
+      function() return client:bulk_verify({ event_type = "event" }) end,
     } do
       local report, err = call()
       assert.is_nil(report)
@@ -178,6 +194,11 @@ describe("bulk helpers", function()
     assert.equal(100, report.failed)
     assert.equal("skipped", report.results[1101].err.code)
     assert.is_true(state_by_name().verify_0001.verified)
+    local upper = assert(client:bulk_verify({ ids[1]:upper(), missing_id(1):upper() }, { verified = false }))
+    assert.is_true(upper.results[1].ok, tostring(upper.results[1].err))
+    assert.is_false(upper.results[2].ok)
+    assert.equal(1, upper.failed)
+    assert.is_false(state_by_name().verify_0001.verified)
   end)
 
   it("bulk_tag keeps ids x tags within 10,000 and merges the answers", function()

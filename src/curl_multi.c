@@ -371,18 +371,21 @@ static void set_string(lua_State *L, const char *field, const char *value)
     lua_setfield(L, -2, field);
 }
 
-/* Pushes { kind, sent, detail } for a failed transfer. */
+/* Pushes { kind, sent, detail, retryable } for a failed transfer (an answer over
+   max_response_bytes is not retryable: it would be as large again). */
 static void push_transport_error(lua_State *L, transfer *t, CURLcode rc)
 {
     curl_off_t pretransfer = 0;
     int sent = 1;
 
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         char msg[80];
         snprintf(msg, sizeof msg, "response larger than max_response_bytes (%lld)", t->max_bytes);
         set_string(L, "kind", "transport");
         set_string(L, "detail", msg);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "retryable");
     } else {
         if (rc == CURLE_OPERATION_TIMEDOUT) {
             curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);

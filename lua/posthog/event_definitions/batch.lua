@@ -105,6 +105,17 @@ local MAX_BULK_IDS = 500        -- PostHog's BULK_UPDATE_TAGS_MAX_IDS, also for 
 local MAX_BULK_TAGS = 100       -- tags in one bulk_update_tags request
 local MAX_BULK_CHANGES = 10000  -- ids x distinct tags in one bulk_update_tags request
 
+-- Whether `filter` (list params) selects fewer than every definition: a non-blank search,
+-- names or tags, an event_type other than "event", a verified filter or exclude_stale. Paging,
+-- ordering, exclude_hidden and excluded_properties alone still select nearly everything.
+local function narrows(filter)
+  local function nonempty(list) return type(list) == "table" and next(list) ~= nil or type(list) == "string" end
+  return (type(filter.search) == "string" and filter.search:find("%S") ~= nil)
+    or nonempty(filter.names) or nonempty(filter.tags)
+    or (filter.event_type ~= nil and filter.event_type ~= "event")
+    or filter.verified ~= nil or filter.exclude_stale == true
+end
+
 --- The ids a helper works on: `ids_or_filter` is an array of ids, or `list` params selecting
 -- them. Returns ids (possibly empty when a filter matched nothing) or nil, err; an empty table
 -- is refused (never "everything").
@@ -113,15 +124,18 @@ function batch.select(client, ids_or_filter, what)
     error("posthog.event_definitions: " .. what .. ": ids_or_filter must be a table", 4)
   end
   if ids_or_filter[1] ~= nil then
+    local ids = {}
     for i, id in ipairs(ids_or_filter) do
       if type(id) ~= "string" or not id:match(UUID_PATTERN) then
         return nil, client:_validation({ method = "POST" }, "ids[" .. i .. "] is not a UUID")
       end
+      ids[i] = id:lower() -- as PostHog answers them
     end
-    return ids_or_filter
+    return ids
   end
-  if next(ids_or_filter) == nil then
-    return nil, client:_validation({ method = "POST" }, "empty selection: give ids or a filter")
+  if not narrows(ids_or_filter) then
+    return nil, client:_validation({ method = "POST" }, "empty selection: give ids, or a filter that "
+      .. "narrows the list (search, names, tags, event_type, verified or exclude_stale)")
   end
   local defs, err = client:all(ids_or_filter)
   if not defs then return nil, err end
@@ -161,9 +175,7 @@ end
 local function run_bulk(client, ids, size, path, body_of, opts)
   local id_chunks = chunks(ids, size)
   local specs, chunk_results = {}, {}
-  for c, chunk in ipairs(id_chunks) do
-    specs[c] = { method = "POST", path = client.list_path .. path, body = body_of(chunk) }
-  end
+  for c, chunk in ipairs(id_chunks) do specs[c] = client:_bulk_spec(path, body_of(chunk)) end
   local progress = opts.on_progress
   local sub = { concurrency = opts.concurrency, dry_run = opts.dry_run, on_progress = progress and
     function(done, total) progress(math.floor(#ids * done / total), #ids) end }

@@ -84,6 +84,12 @@ end
 
 local function monotonic_now() return core.monotonic() end
 
+-- The environment variable `name`, or nil when it is unset or empty.
+local function env(name)
+  local value = os.getenv(name)
+  if value ~= "" then return value end
+end
+
 -- The nginx phases in which cosockets, ngx.sleep and light threads work.
 local YIELDING_PHASES = { server_rewrite = true, rewrite = true, access = true, content = true,
   timer = true, ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
@@ -134,9 +140,9 @@ function evdefs.new(options)
   end
   local o = {}
   for k, v in pairs(evdefs.DEFAULTS) do o[k] = v end
-  o.host = os.getenv("POSTHOG_HOST") or o.host
-  o.personal_api_key = os.getenv("POSTHOG_PERSONAL_API_KEY")
-  o.project_id = os.getenv("POSTHOG_PROJECT_ID") or o.project_id
+  o.host = env("POSTHOG_HOST") or o.host
+  o.personal_api_key = env("POSTHOG_PERSONAL_API_KEY")
+  o.project_id = env("POSTHOG_PROJECT_ID") or o.project_id
   for k, v in pairs(options) do o[k] = v end
 
   local key = o.personal_api_key
@@ -165,7 +171,11 @@ function evdefs.new(options)
       .. "lua_ssl_trusted_certificate")
   end
   for _, name in ipairs { "timeout", "max_response_bytes", "max_retry_wait" } do
-    if o[name] <= 0 then return config_error(name .. " must be positive") end
+    local v = o[name]
+    if not (v > 0 and v < math.huge) then return config_error(name .. " must be a positive finite number") end
+  end
+  if o.max_response_bytes < 1 or o.max_response_bytes % 1 ~= 0 then
+    return config_error("max_response_bytes must be a whole number of bytes")
   end
   if o.max_retries < 0 or o.max_retries % 1 ~= 0 then
     return config_error("max_retries must be a non-negative integer")
@@ -246,7 +256,8 @@ end
 local function transport_failure(err)
   if type(err) == "table" then
     local kind = err.kind == "timeout" and "timeout" or "transport"
-    return { kind = kind, sent = err.sent ~= false, detail = tostring(err.detail or kind) }
+    return { kind = kind, sent = err.sent ~= false, detail = tostring(err.detail or kind),
+      retryable = err.retryable }
   end
   return { kind = "transport", sent = true, detail = tostring(err or "transport failed") }
 end
@@ -273,12 +284,21 @@ local function raw_result(res)
   return out
 end
 
+-- Why a decoded 2xx answer is not what `spec` expects (a table; `spec.check` for the details),
+-- or nil when it is.
+local function unexpected(spec, value)
+  if spec.shape == "none" or spec.raw then return nil end
+  if type(value) ~= "table" then return "decode: expected a JSON object, got " .. type(value) end
+  return spec.check and spec.check(value)
+end
+
 -- One attempt: send, then decode. Returns value, or nil and an error table (not yet final).
-local function attempt_once(spec, req, transport)
+local function attempt_once(spec, req, transport, key)
   local res, failure = transport(req)
   if res == nil then return nil, transport_failure(failure) end
   res, failure = checked_response(res)
   if not res then return nil, failure end
+  if res.status >= 300 then res.body = errors.scrub(res.body, key) end
   if spec.raw and res.status >= 200 and res.status < 300 then return raw_result(res) end
   return core.decode_response(res, spec.shape)
 end
@@ -342,8 +362,13 @@ function Client:_send(spec, ctx)
         detail = string.format("pacing would wait %.1f s, over max_retry_wait", wait) }
     end
     attempt = attempt + 1
-    local value, err = attempt_once(spec, req, transport)
-    if value ~= nil then return value end
+    local value, err = attempt_once(spec, req, transport, self.key)
+    if value ~= nil then
+      local bad = unexpected(spec, value)
+      if not bad then return value end
+      return nil, self:_error { kind = "decode", detail = bad, method = spec.method, path = shown_path,
+        attempts = attempt }
+    end
     local retryable = retry.should_retry(spec.method, err)
     err.retryable = retryable
     local too_long = err.retry_after and err.retry_after > o.max_retry_wait
@@ -388,8 +413,18 @@ end
 function Client:list(params)
   check_open(self, 2)
   if params ~= nil then expect(params, "table", "list: params") end
-  local page, err = self:_send { method = "GET", path = self.list_path, query = params,
-    query_shape = "list", shape = "page" }
+  return self:_page { method = "GET", path = self.list_path, query = params, query_shape = "list" }
+end
+
+-- Checks a list page: its results must be an array.
+local function check_page(page)
+  if type(page.results) ~= "table" then return "decode: expected a page with results" end
+end
+
+-- One list page of `spec`, checked, with count_is_capped a boolean; or nil, err.
+function Client:_page(spec)
+  spec.shape, spec.check = "page", check_page
+  local page, err = self:_send(spec)
   if page then page.count_is_capped = page.count_is_capped == true end
   return page, err
 end
@@ -407,17 +442,18 @@ function Client:_next_target(url)
   return path .. query
 end
 
--- The page after `page`, or nil (no more pages), or nil, err.
-function Client:_next_page(page)
+-- The page after `page`, or nil (no more pages), or nil, err. `seen` holds the targets already
+-- followed, so that a `next` that comes round again ends the walk instead of looping.
+function Client:_next_page(page, seen)
   if not page.next then return nil end
   local target, why = self:_next_target(page.next)
+  if target and seen[target] then why, target = "next link repeats an earlier page", nil end
   if not target then
     return nil, self:_error { kind = "decode", detail = why, method = "GET",
       path = self.prefix .. self.list_path, attempts = 0 }
   end
-  local nxt, err = self:_send { method = "GET", path = target, shape = "page" }
-  if nxt then nxt.count_is_capped = nxt.count_is_capped == true end
-  return nxt, err
+  seen[target] = true
+  return self:_page { method = "GET", path = target }
 end
 
 --- Iterator over every definition matching `params`, one page in memory at a time:
@@ -425,7 +461,7 @@ end
 function Client:each(params)
   check_open(self, 2)
   if params ~= nil then expect(params, "table", "each: params") end
-  local page, index, finished = nil, 0, false
+  local page, index, finished, seen = nil, 0, false, {}
   return function()
     while not finished do
       if page and index < #page.results then
@@ -433,7 +469,7 @@ function Client:each(params)
         return page.results[index]
       end
       local err
-      if page then page, err = self:_next_page(page) else page, err = self:list(params) end
+      if page then page, err = self:_next_page(page, seen) else page, err = self:list(params) end
       index = 0
       if not page then
         finished = true
@@ -445,6 +481,7 @@ function Client:each(params)
 end
 
 local PAGE_FETCHERS = 4 -- pages of `all` fetched at once once the count is known
+local DEFAULT_PAGE_SIZE = 100 -- PostHog's PAGE_SIZE
 
 -- Appends the results of `page` to `out`.
 local function append_results(out, page)
@@ -460,7 +497,7 @@ function Client:_remaining_pages(params, first, size, offset)
     for k, v in pairs(params or {}) do query[k] = v end
     query.limit, query.offset = size, o
     specs[#specs + 1] = { method = "GET", path = self.list_path, query = query, query_shape = "list",
-      shape = "page" }
+      shape = "page", check = check_page }
   end
   local pages, taken, failure = {}, 0, nil
   local function fetcher(ctx)
@@ -478,9 +515,9 @@ function Client:_remaining_pages(params, first, size, offset)
   return pages
 end
 
---- Every definition matching `params` as one array, or nil, err (never a partial array). Once
--- the first page gives an exact count, the other pages are fetched by offset, a few at a time;
--- when the count is capped (very large projects) `next` is followed page by page.
+--- Every definition matching `params` as one array, or nil, err (never a partial array). When
+-- the first page is full and its count exact, the other pages are fetched by offset, a few at a
+-- time, and the total must match the count; otherwise `next` is followed page by page.
 function Client:all(params)
   check_open(self, 2)
   if params ~= nil then expect(params, "table", "all: params") end
@@ -488,20 +525,27 @@ function Client:all(params)
   if not page then return nil, err end
   local out = {}
   append_results(out, page)
+  local size = (params and params.limit) or DEFAULT_PAGE_SIZE
+  local offset = (params and params.offset) or 0
   if not page.next then return out end
-  if page.count_is_capped or #page.results == 0 then
+  if page.count_is_capped or type(page.count) ~= "number" or #page.results ~= size then
+    local seen = {}
     while page.next do
-      page, err = self:_next_page(page)
+      page, err = self:_next_page(page, seen)
       if not page then return nil, err end
       append_results(out, page)
     end
     return out
   end
   local pages
-  pages, err = self:_remaining_pages(params, page, (params and params.limit) or #page.results,
-    (params and params.offset) or 0)
+  pages, err = self:_remaining_pages(params, page, size, offset)
   if not pages then return nil, err end
   for _, p in ipairs(pages) do append_results(out, p) end
+  if #out ~= page.count - offset then
+    return nil, self:_error { kind = "decode", method = "GET", path = self.prefix .. self.list_path,
+      attempts = 1 + #pages, detail = string.format("the definitions changed while paging (count %d, "
+        .. "received %d); try again", page.count - offset, #out) }
+  end
   return out
 end
 
@@ -609,7 +653,15 @@ function Client:primary_properties(names)
   check_open(self, 2)
   if names ~= nil then expect(names, "table", "primary_properties: names") end
   local body, err = self:_send { method = "GET", path = self.list_path .. "primary_properties/",
-    query = names and { names = names } or nil }
+    query = names and { names = names } or nil, check = function(v)
+      local map = v.primary_properties
+      if map ~= nil and type(map) ~= "table" then return "decode: primary_properties is not an object" end
+      for name, property in pairs(map or {}) do
+        if type(name) ~= "string" or type(property) ~= "string" then
+          return "decode: primary_properties must map event names to property names"
+        end
+      end
+    end }
   if not body then return nil, err end
   return body.primary_properties or {}
 end
@@ -620,6 +672,23 @@ for _, lang in ipairs { "typescript", "golang", "python" } do
     check_open(self, 2)
     return self:_send { method = "GET", path = self.list_path .. lang .. "/", shape = "codegen" }
   end
+end
+
+-- Checks a bulk endpoint's answer: `updated` and `skipped` arrays of objects with string ids.
+local function check_bulk_answer(v)
+  for _, list in ipairs { "updated", "skipped" } do
+    if v[list] ~= nil and type(v[list]) ~= "table" then return "decode: " .. list .. " is not an array" end
+    for _, item in ipairs(v[list] or {}) do
+      if type(item) ~= "table" or type(item.id) ~= "string" then
+        return "decode: an item of " .. list .. " has no id"
+      end
+    end
+  end
+end
+
+-- The call spec of a POST of `body` to a bulk endpoint ("bulk_update_tags/"), answer checked.
+function Client:_bulk_spec(endpoint, body)
+  return { method = "POST", path = self.list_path .. endpoint, body = body, check = check_bulk_answer }
 end
 
 -- Checks an ids array: raises when it is not a table, returns an error message for values.
@@ -643,8 +712,11 @@ function Client:bulk_update_tags(ids, action, tags)
   if not TAG_ACTIONS[action] then
     return self:_invalid("POST", "action must be \"add\", \"remove\" or \"set\"")
   end
-  return self:_send { method = "POST", path = self.list_path .. "bulk_update_tags/",
-    body = { ids = ids, action = action, tags = tags } }
+  for i, tag in ipairs(tags) do
+    if type(tag) ~= "string" then return self:_invalid("POST", "tags[" .. i .. "] is not a string") end
+  end
+  if #tags == 0 and next(tags) ~= nil then return self:_invalid("POST", "tags must be an array of strings") end
+  return self:_send(self:_bulk_spec("bulk_update_tags/", { ids = ids, action = action, tags = tags }))
 end
 
 --- POST /bulk_update_verified/ — `{updated, skipped}`.
@@ -653,8 +725,7 @@ function Client:bulk_update_verified(ids, verified)
   local bad = check_ids(ids, "bulk_update_verified: ids")
   expect(verified, "boolean", "bulk_update_verified: verified")
   if bad then return self:_invalid("POST", bad) end
-  return self:_send { method = "POST", path = self.list_path .. "bulk_update_verified/",
-    body = { ids = ids, verified = verified } }
+  return self:_send(self:_bulk_spec("bulk_update_verified/", { ids = ids, verified = verified }))
 end
 
 --- Any path with the same auth, retries, pacing and errors. `path` is absolute (/api/…) or

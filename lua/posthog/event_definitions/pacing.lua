@@ -12,6 +12,7 @@ local DEFAULT_LIMITS = { per_minute = 480, per_hour = 4800 }
 -- Raises on unknown keys or values that are not positive integers (programmer errors).
 function pacing.limits(option)
   if option == false then return false end
+  if option == true then error("posthog.event_definitions: rate_limit must be a table or false", 3) end
   local limits = {}
   for k, v in pairs(DEFAULT_LIMITS) do limits[k] = v end
   for k, v in pairs(option or {}) do

@@ -12,6 +12,7 @@ local BACKOFF_CAP = 30   -- the longest computed backoff
 -- `err` is the error table of the attempt (kind, status, sent).
 function retry.should_retry(method, err)
   local kind = err.kind
+  if err.retryable == false then return false, "the transport says a retry cannot help" end
   if kind == "transport" or kind == "timeout" then
     if err.sent == false then return true, "the request was not sent" end
     if REPLAYABLE[method] then return true, "idempotent request failed in flight" end

@@ -1,6 +1,8 @@
 --- The libcurl transport: requests prepared by the C core run on a libcurl multi handle that
 -- keeps connections alive between calls. Lua drives it (`add`, then `poll` until done), so the
--- same driver serves single calls and concurrent batches.
+-- same driver serves single calls and concurrent batches. Every finished transfer is filed by
+-- its id, whoever polled it, so a call made from a batch's callback (or a batch inside another)
+-- never takes an answer that another caller waits for.
 local core = require "posthog.event_definitions.core"
 
 local curl = {}
@@ -15,7 +17,7 @@ function curl.new(options)
       ca_file = options.ca_file,
       insecure = options.insecure,
     },
-    finished = {},
+    finished = {}, -- request id -> { res = …, err = … }, until its caller takes it
   }, curl)
 end
 
@@ -24,30 +26,25 @@ function curl:start(req)
   return self.driver:add(req, self.options)
 end
 
---- Waits up to `timeout` seconds and returns the transfers that finished, as
--- `{ {id, res} | {id, err}, … }`, including ones another caller's poll collected.
-function curl:collect(timeout)
-  local done = self.finished
-  if #done > 0 then
-    self.finished = {}
-    return done
-  end
-  return self.driver:poll(timeout)
+-- Waits up to `timeout` seconds for transfers and files the finished ones by id.
+function curl:pump(timeout)
+  for _, item in ipairs(self.driver:poll(timeout)) do self.finished[item.id] = item end
+end
+
+-- The result of transfer `id` if it has finished (and forgets it), else nil.
+function curl:take(id)
+  local item = self.finished[id]
+  if item then self.finished[id] = nil end
+  return item
 end
 
 --- Runs `req` to completion: returns res, or nil and a transport error table.
 function curl:request(req)
   local id = self:start(req)
   while true do
-    for i, item in ipairs(self.finished) do
-      if item.id == id then
-        table.remove(self.finished, i)
-        return item.res, item.err
-      end
-    end
-    for _, item in ipairs(self.driver:poll(1)) do
-      self.finished[#self.finished + 1] = item
-    end
+    local item = self:take(id)
+    if item then return item.res, item.err end
+    self:pump(1)
   end
 end
 
@@ -55,8 +52,8 @@ end
 -- `ctx.transport(req)` starts a request and yields until it finishes, `ctx.sleep(s)` yields
 -- until `s` seconds have passed. `now` and `sleep` are the client's clock and idle sleep.
 function curl:run(workers, now, sleep)
-  local waiting, waiting_count = {}, 0 -- request id -> coroutine
-  local sleepers = {}                 -- { co = coroutine, wake = time }
+  local waiting = {}  -- request id -> coroutine
+  local sleepers = {} -- { co = coroutine, wake = time }
   local alive = #workers
   local function step(co, ...)
     local ok, what, arg = coroutine.resume(co, ...)
@@ -64,7 +61,7 @@ function curl:run(workers, now, sleep)
     if coroutine.status(co) == "dead" then
       alive = alive - 1
     elseif what == "request" then
-      waiting[arg], waiting_count = co, waiting_count + 1
+      waiting[arg] = co
     else
       sleepers[#sleepers + 1] = { co = co, wake = now() + arg }
     end
@@ -75,28 +72,34 @@ function curl:run(workers, now, sleep)
   }
   for _, worker in ipairs(workers) do step(coroutine.create(worker), ctx) end
   while alive > 0 do
-    local t, due, later, earliest = now(), {}, {}, nil
-    for _, s in ipairs(sleepers) do
-      if s.wake <= t then due[#due + 1] = s.co
-      else
-        later[#later + 1] = s
-        if not earliest or s.wake < earliest then earliest = s.wake end
+    local resumed = false
+    for id, co in pairs(waiting) do
+      local item = self:take(id)
+      if item then
+        waiting[id] = nil
+        resumed = true
+        step(co, item.res, item.err)
+        break -- `waiting` changed: look again from the start
       end
     end
-    sleepers = later
-    for _, co in ipairs(due) do step(co) end
-    if #due == 0 then
-      if waiting_count > 0 then
-        local timeout = earliest and math.min(1, math.max(0, earliest - now())) or 1
-        for _, item in ipairs(self.driver:poll(timeout)) do
-          local co = waiting[item.id]
-          if co then
-            waiting[item.id], waiting_count = nil, waiting_count - 1
-            step(co, item.res, item.err)
-          end
+    if not resumed then
+      local t, later, earliest = now(), {}, nil
+      for _, s in ipairs(sleepers) do
+        if s.wake <= t and not resumed then
+          resumed = true
+          step(s.co)
+        else
+          later[#later + 1] = s
+          if not earliest or s.wake < earliest then earliest = s.wake end
         end
-      elseif earliest then
-        sleep(math.max(0, earliest - now()))
+      end
+      sleepers = later
+      if not resumed then
+        if next(waiting) then
+          self:pump(earliest and math.min(1, math.max(0, earliest - now())) or 1)
+        elseif earliest then
+          sleep(math.max(0, earliest - now()))
+        end
       end
     end
   end

@@ -21,8 +21,11 @@ local KEEPALIVE_IDLE_MS = 10000 -- below the keep-alive timeouts servers and loa
 local READ_ANY_BYTES = 65536    -- read size of a body that ends with the connection
 
 -- A transport failure: kind "transport" or "timeout", and whether the request may have left.
+-- An answer over max_response_bytes is not worth retrying (retryable = false).
 local function failure(err, sent, detail)
-  return { kind = err == "timeout" and "timeout" or "transport", sent = sent, detail = detail }
+  local oversize = err:find("max_response_bytes", 1, true) ~= nil
+  return { kind = err == "timeout" and "timeout" or "transport", sent = sent, detail = detail,
+    retryable = not oversize }
 end
 
 -- The parts of an http(s) URL: {scheme, host (for connect), name (for SNI), port, authority,
