@@ -240,3 +240,65 @@ describe("bulk helpers", function()
     assert.same({ "ancient", "never", "old" }, names(assert(client:stale { include_never_seen = true, now = now })))
   end)
 end)
+
+describe("taxonomy helpers", function()
+  it("event_properties reads the property groups attached to each event, with required", function()
+    helpers.reset { property_groups = {
+      { name = "file", events = { "downloaded_file" }, properties = {
+        { name = "file_name", property_type = "String", is_required = true, description = "Name" },
+        { name = "file_size", property_type = "Numeric" },
+      } },
+      { name = "page", events = { "viewed_page" }, properties = { { name = "url", property_type = "String" } } },
+    } }
+    local props, source = assert(client:event_properties { "downloaded_file", "viewed_page" })
+    assert.equal("schema", source)
+    table.sort(props.downloaded_file, function(a, b) return a.name < b.name end)
+    assert.same({
+      { name = "file_name", type = "String", required = true, description = "Name" },
+      { name = "file_size", type = "Numeric", required = false, description = "" },
+    }, props.downloaded_file)
+    assert.same({ { name = "url", type = "String", required = false, description = "" } }, props.viewed_page)
+  end)
+
+  it("event_properties falls back to property definitions (types only) when schemas are refused", function()
+    helpers.reset { property_groups = { { name = "file", events = { "downloaded_file" }, properties = {
+      { name = "file_name", property_type = "String", is_required = true } } } } }
+    helpers.faults { { match = { path = "event_schemas" }, times = 0, status = 403 } }
+    local props, source = assert(client:event_properties { "downloaded_file" })
+    assert.equal("property_definitions", source)
+    assert.same({ { name = "file_name", type = "String", required = false, description = "" } },
+      props.downloaded_file)
+  end)
+
+  it("a plan applied as a batch turns the seeded state into the desired one exactly", function()
+    local schema = require "posthog.event_definitions.schema"
+    local evdefs = require "posthog.event_definitions"
+    helpers.reset { seed = 12 }
+    local current = assert(client:all())
+    local desired = assert(schema.load(schema.snapshot(current)))
+    local by_name = {}
+    for _, d in ipairs(desired) do by_name[d.name] = d end
+    by_name.event_0001.description = "Changed by the plan"
+    by_name.event_0002.tags = { "Fresh", "core " }
+    by_name.event_0003.description = evdefs.null
+    by_name.event_0004 = nil
+    desired[#desired + 1] = { name = "brand_new", description = "Created by the plan", tags = { "new" } }
+    local kept = {}
+    for _, d in ipairs(desired) do if by_name[d.name] ~= nil or d.name == "brand_new" then kept[#kept + 1] = d end end
+    local plan = assert(schema.plan(current, kept, { delete_missing = true }))
+    assert.equal(5, #plan.ops)
+    local report = assert(client:batch(plan.ops))
+    assert.equal(5, report.ok)
+    local after = assert(client:all())
+    assert.same({}, assert(schema.plan(after, kept, { delete_missing = true })).ops)
+    local state = {}
+    for _, d in ipairs(after) do state[d.name] = d end
+    assert.equal("Changed by the plan", state.event_0001.description)
+    table.sort(state.event_0002.tags)
+    assert.same({ "core", "fresh" }, state.event_0002.tags)
+    assert.is_nil(state.event_0003.description)
+    assert.is_nil(state.event_0004)
+    assert.same({ "new" }, state.brand_new.tags)
+    assert.equal(12, #after)
+  end)
+end)
