@@ -44,6 +44,7 @@ build = {
         "src/request.c",
         "src/response.c",
         "src/shape.c",
+        "src/tags.c",
       },
       incdirs = { "$(CURL_INCDIR)", "$(YAJL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(YAJL_LIBDIR)" },

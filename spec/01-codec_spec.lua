@@ -165,6 +165,16 @@ describe("core.encode with the definition shape", function()
   end)
 end)
 
+describe("core.normalize_tag", function()
+  it("trims and lower-cases tags as PostHog stores them, Unicode included", function()
+    assert.equal("core", core.normalize_tag("  Core \t"))
+    assert.equal("ärger", core.normalize_tag("\194\160Ärger\227\128\128")) -- NBSP and ideographic space
+    assert.equal("école", core.normalize_tag("ÉCOLE"))
+    assert.equal("", core.normalize_tag("   "))
+    assert.equal("a\255b", core.normalize_tag("A\255B")) -- bytes that are not UTF-8 stay
+  end)
+end)
+
 describe("core.decode", function()
   it("decodes any JSON value without a shape", function()
     assert.same({ a = { 1, 2, { b = "c" } }, d = true, e = false },

@@ -639,3 +639,15 @@ describe("schema.plan", function()
     assert.has_error(function() schema.plan({}, {}, true) end)
   end)
 end)
+
+describe("schema.plan and Unicode tags", function()
+  it("compares tags as PostHog stores them, so a plan converges for non-ASCII tags", function()
+    local current = { { id = "0190c6a2-8f4e-0000-9c1d-3f5b2a7e9d11", name = "e", tags = { "ärger", "nbsp" } } }
+    local desired = { { name = "e", tags = { "Ärger", "\194\160NBSP" } } }
+    assert.same({}, assert(schema.plan(current, desired)).ops)
+    desired[1].tags = { "Ärger", "neu" }
+    local ops = assert(schema.plan(current, desired)).ops
+    assert.equal(1, #ops)
+    assert.same({ "neu", "ärger" }, ops[1].fields.tags)
+  end)
+end)

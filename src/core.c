@@ -49,6 +49,7 @@ static CURLcode global_init_result;
 static void init_once(void)
 {
     shape_init();
+    tags_init();
     global_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -61,6 +62,7 @@ static const luaL_Reg functions[] = {
     { "multi", core_multi },
     { "monotonic", core_monotonic },
     { "sleep", core_sleep },
+    { "normalize_tag", core_normalize_tag },
     { NULL, NULL }
 };
 

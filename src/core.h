@@ -76,6 +76,10 @@ int core_parse_retry_after(lua_State *L);
 int core_multi(lua_State *L);
 int core_monotonic(lua_State *L);
 int core_sleep(lua_State *L);
+int core_normalize_tag(lua_State *L);
+
+/* Loads the Unicode character classes used by normalize_tag (called once by luaopen). */
+void tags_init(void);
 
 /* Creates the driver metatable (called once by luaopen). */
 void driver_register(lua_State *L);

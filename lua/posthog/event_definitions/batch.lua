@@ -3,6 +3,8 @@
 -- once. One loop serves every runtime: `concurrency` workers take the next operation until none
 -- is left; a runner makes the workers concurrent (coroutines over the libcurl multi driver
 -- outside nginx, light threads inside nginx).
+local core = require "posthog.event_definitions.core"
+
 local batch = {}
 
 local DEFAULT_CONCURRENCY = 8
@@ -217,7 +219,7 @@ end
 local function distinct_tags(tags)
   local seen, out = {}, {}
   for _, tag in ipairs(tags) do
-    local t = tag:match("^%s*(.-)%s*$"):lower()
+    local t = core.normalize_tag(tag)
     if not seen[t] then seen[t] = true; out[#out + 1] = t end
   end
   return out

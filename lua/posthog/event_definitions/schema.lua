@@ -613,11 +613,11 @@ end
 -- Plan
 ------------------------------------------------------------------------------------------------
 
--- Tags as PostHog stores them: trimmed, lower-cased (ASCII), de-duplicated; sorted.
+-- Tags as PostHog stores them: trimmed, lower-cased (Unicode), de-duplicated; sorted.
 local function normal_tags(tags)
   local set, out = {}, {}
   for _, tag in ipairs(tags) do
-    tag = lower_ascii(tag:match("^[ \t\r\n\f\v]*(.-)[ \t\r\n\f\v]*$"))
+    tag = core.normalize_tag(tag)
     if not set[tag] then
       set[tag] = true
       out[#out + 1] = tag

@@ -1,0 +1,151 @@
+/*
+ * tags.c - tags as PostHog stores them: trimmed of white space as Python's str.strip() does and
+ * lower-cased code point by code point through glibc's C.UTF-8 case mapping (Python's
+ * str.lower() differs only in rare cases such as a final sigma), so that a client can compare
+ * its tags with the server's without a round trip.
+ */
+#include <locale.h>
+#include <wctype.h>
+
+
+#include "core.h"
+
+static locale_t utf8_ctype; /* C.UTF-8's case mapping; (locale_t)0: ASCII only */
+
+void tags_init(void)
+{
+    utf8_ctype = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* ===== UTF-8 ===== */
+
+/* Decodes the code point at s[*i] and advances *i past it. A byte that does not start a
+   complete sequence comes back as itself with *raw set, to be kept as it is. */
+static unsigned long next_code_point(const unsigned char *s, size_t len, size_t *i, int *raw)
+{
+    unsigned char b = s[*i];
+    unsigned long c;
+    size_t n, k;
+
+    *raw = 0;
+    if (b < 0x80) {
+        (*i)++;
+        return b;
+    }
+    if (b >= 0xC2 && b <= 0xDF) {
+        n = 1;
+        c = b & 0x1F;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        n = 2;
+        c = b & 0x0F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        n = 3;
+        c = b & 0x07;
+    } else {
+        n = 0;
+        c = 0;
+    }
+    if (n == 0 || *i + n >= len) {
+        *raw = 1;
+        (*i)++;
+        return b;
+    }
+    for (k = 1; k <= n; k++) {
+        if ((s[*i + k] & 0xC0) != 0x80) {
+            *raw = 1;
+            (*i)++;
+            return b;
+        }
+        c = c << 6 | (s[*i + k] & 0x3F);
+    }
+    *i += n + 1;
+    return c;
+}
+
+static void append_code_point(buffer *b, unsigned long c)
+{
+    char out[4];
+    size_t n;
+
+    if (c < 0x80) {
+        out[0] = (char)c;
+        n = 1;
+    } else if (c < 0x800) {
+        out[0] = (char)(0xC0 | c >> 6);
+        out[1] = (char)(0x80 | (c & 0x3F));
+        n = 2;
+    } else if (c < 0x10000) {
+        out[0] = (char)(0xE0 | c >> 12);
+        out[1] = (char)(0x80 | (c >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (c & 0x3F));
+        n = 3;
+    } else {
+        out[0] = (char)(0xF0 | c >> 18);
+        out[1] = (char)(0x80 | (c >> 12 & 0x3F));
+        out[2] = (char)(0x80 | (c >> 6 & 0x3F));
+        out[3] = (char)(0x80 | (c & 0x3F));
+        n = 4;
+    }
+    buffer_add(b, out, n);
+}
+
+/* ===== Normalising ===== */
+
+/* Python's str.isspace(): the Unicode white space characters, NBSP and U+001C..U+001F included. */
+static int is_space(unsigned long c, int raw)
+{
+    if (raw)
+        return 0;
+    return c == 0x20 || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
+           c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+static unsigned long lower(unsigned long c, int raw)
+{
+    if (raw)
+        return c;
+    if (utf8_ctype != (locale_t)0)
+        return (unsigned long)towlower_l((wint_t)c, utf8_ctype);
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* core.normalize_tag(tag) -> the tag trimmed of white space and lower-cased, as PostHog stores
+   it (bytes that are not valid UTF-8 are kept as they are) */
+int core_normalize_tag(lua_State *L)
+{
+    size_t len, i = 0, start, end = 0;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    guard *g;
+    int raw;
+
+    /* the content lies between the first and the last code point that is not white space */
+    start = len;
+    while (i < len) {
+        size_t at = i;
+        unsigned long c = next_code_point(s, len, &i, &raw);
+
+        if (!is_space(c, raw)) {
+            if (start == len)
+                start = at;
+            end = i;
+        }
+    }
+    g = guard_push(L);
+    for (i = start; i < end;) {
+        unsigned long c = next_code_point(s, len, &i, &raw);
+
+        if (raw) {
+            buffer_addc(&g->out, (char)c);
+        } else {
+            append_code_point(&g->out, lower(c, raw));
+        }
+    }
+    if (g->out.failed) {
+        guard_release(g);
+        return luaL_error(L, "normalize_tag: not enough memory");
+    }
+    lua_pushlstring(L, g->out.data != NULL ? g->out.data : "", g->out.len);
+    guard_release(g);
+    return 1;
+}
