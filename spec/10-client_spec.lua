@@ -43,6 +43,7 @@ describe("evdefs.new", function()
       { { personal_api_key = KEY, project_id = -1 }, "project_id" },
       { { personal_api_key = KEY, project_id = 1.5 }, "project_id" },
       { { personal_api_key = "phx_\r\nX: y" }, "control characters" },
+      { { personal_api_key = " " }, "white space" },
       { { personal_api_key = KEY, user_agent = "a\nb" }, "CR or LF" },
       { { personal_api_key = KEY, timeout = 0 }, "timeout must be a positive finite number" },
       { { personal_api_key = KEY, timeout = 0 / 0 }, "timeout must be a positive finite number" },

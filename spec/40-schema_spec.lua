@@ -640,6 +640,15 @@ describe("schema.plan", function()
   end)
 end)
 
+describe("schema.load of a snapshot an editor annotated", function()
+  it("reads a snapshot that carries a $schema key", function()
+    local defs = assert(schema.load('{"$schema":"./snapshot.schema.json","version":1,'
+      .. '"definitions":[{"name":"e","description":"d"}]}'))
+    assert.equal(1, #defs)
+    assert.equal("d", defs[1].description)
+  end)
+end)
+
 describe("schema.plan and Unicode tags", function()
   it("compares tags as PostHog stores them, so a plan converges for non-ASCII tags", function()
     local current = { { id = "0190c6a2-8f4e-0000-9c1d-3f5b2a7e9d11", name = "e", tags = { "ärger", "nbsp" } } }

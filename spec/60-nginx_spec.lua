@@ -349,6 +349,56 @@ describe("inside nginx (one worker)", function()
       assert.equal(200, replay.status)
     end)
 
+    it("replays at most once, on a new connection, and then reports the POST as sent", function()
+      local prime = PRELUDE .. [[
+        local c = app.client { max_retries = 0 }
+        local r = ok(c:batch({ { op = "create", fields = { name = "p1" } },
+          { op = "create", fields = { name = "p2" } } }, { concurrency = 2 }))
+        return r.ok ]]
+      assert.equal(2, run(app, prime)) -- two connections in the worker's pool
+      helpers.control("DELETE", "requests")
+      helpers.faults { { match = { method = "POST" }, action = "close", times = 3 } }
+      local answer = run(app, PRELUDE .. ERR_FIELDS .. [[
+        local _, err = app.client { max_retries = 3 }:create { name = "once" }
+        return fields(err) ]])
+      assert.equal("transport", answer.kind)
+      assert.equal(1, answer.attempts) -- the POST went out: never replayed by the client
+      local posts = helpers.api_requests()
+      assert.equal(2, #posts) -- the stale try and one replay on a new connection
+      assert.are_not.equal(posts[1].connection, posts[2].connection)
+      assert.equal(1, posts[2].connection_requests)
+    end)
+
+    describe("against odd servers", function()
+      local tiny, tiny_pid, tiny_url
+      lazy_setup(function()
+        tiny = assert(io.popen("echo $$; exec env -u LUA_PATH -u LUA_CPATH lua5.4 spec/support/tiny_http.lua 0"))
+        tiny_pid = assert(tiny:read("*l"))
+        tiny_url = "http://127.0.0.1:" .. assert(assert(tiny:read("*l")):match("^port (%d+)$"))
+      end)
+      lazy_teardown(function()
+        if tiny_pid then os.execute("kill " .. tiny_pid .. " 2>/dev/null") end
+        if tiny then tiny:close() end
+      end)
+
+      it("keeps the deadline while an answer trickles in", function()
+        local answer = run(app, PRELUDE .. ERR_FIELDS .. [[
+          local c = app.client { host = "]] .. tiny_url .. [[", timeout = 1, max_retries = 0 }
+          local res, err = c:request("GET", "/trickle", { query = { ms = 300 } })
+          return res and { body = res.body } or fields(err) ]])
+        assert.equal("timeout", answer.kind)
+      end)
+
+      it("counts a long header line against max_response_bytes", function()
+        local answer = run(app, PRELUDE .. ERR_FIELDS .. [[
+          local c = app.client { host = "]] .. tiny_url .. [[", max_response_bytes = 1000, max_retries = 0 }
+          local res, err = c:request("GET", "/long-header", { query = { n = 2000000 } })
+          return res and { status = res.status } or fields(err) ]])
+        assert.equal("transport", answer.kind)
+        assert.is_false(answer.retryable)
+      end)
+    end)
+
     it("verifies TLS certificates and host names, with SNI, trusting lua_ssl_trusted_certificate", function()
       local out = run(app, (PRELUDE .. ERR_FIELDS .. [[
         local good = app.client { host = "https://127.0.0.1:" .. app.tls_port }

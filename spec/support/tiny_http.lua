@@ -1,4 +1,5 @@
--- spec/support/tiny_http.lua: a throwaway HTTP/1.1 server for spec/03-curl_spec.lua.
+-- spec/support/tiny_http.lua: a throwaway HTTP/1.1 server for spec/03-curl_spec.lua and the
+-- odd-answer tests of spec/60-nginx_spec.lua.
 --
 --   lua5.4 spec/support/tiny_http.lua [port]      (port 0 or absent: any free port)
 --
@@ -86,6 +87,11 @@ local function route(req, state)
   elseif path == "/status" then
     local extra = q.retry_after and { "Retry-After: " .. q.retry_after } or nil
     return json(tostring(n or 500) .. " Status", { type = "server_error", code = "error", detail = "canned" }, extra)
+  elseif path == "/trickle" then -- 20 bytes, one every n ms after the head
+    state.trickle = (n or 300) / 1000
+    return response("200 OK", { "Content-Type: text/plain" }, string.rep("t", 20))
+  elseif path == "/long-header" then -- one header line of n bytes
+    return response("200 OK", { "X-Long: " .. string.rep("h", n or 1000000) }, "ok")
   elseif path == "/close" then
     return response("200 OK", { "Connection: close" }, "bye"), true
   elseif path == "/quit" then
@@ -116,6 +122,21 @@ end
 
 local function send(c, state)
   c:settimeout(5)
+  if state.trickle then -- the head at once, then the body a byte at a time
+    local head_end = state.send:find("\r\n\r\n", 1, true)
+    local n = state.started and 1 or head_end + 3
+    state.started = true
+    local ok = c:send(state.send:sub(1, n))
+    state.send = state.send:sub(n + 1)
+    if ok and state.send ~= "" then
+      state.due = socket.gettime() + state.trickle
+      return
+    end
+    state.trickle, state.started = nil, nil
+    state.send, state.due = nil, nil
+    if not ok then drop(c) end
+    return
+  end
   local ok = c:send(state.send)
   state.send, state.due = nil, nil
   if not ok or state.close then drop(c) end

@@ -149,7 +149,9 @@ function evdefs.new(options)
   if key == nil or key == "" then
     return config_error("personal_api_key is required (option or POSTHOG_PERSONAL_API_KEY)")
   end
-  if key:find("[%c]") then return config_error("personal_api_key contains control characters") end
+  if key:find("[%c%s]") then
+    return config_error("personal_api_key contains white space or control characters")
+  end
   local base, prefix = normalise_host(o.host)
   if not base then return config_error(prefix) end
   local project = normalise_project(o.project_id)

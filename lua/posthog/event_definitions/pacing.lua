@@ -146,8 +146,14 @@ function SharedLog:acquire(limits, now)
   end
   if wait <= 0 then
     count = count + 1
-    dict:set(prefix .. count, now, ENTRY_TTL)
-    dict:set(prefix .. "n", count, ENTRY_TTL)
+    local stored, why = dict:safe_set(prefix .. count, now, ENTRY_TTL)
+    if stored then
+      dict:set(prefix .. "n", count, ENTRY_TTL)
+    elseif not self.warned then -- full: evicting older entries would let too many through
+      self.warned = true
+      ngx.log(ngx.WARN, "posthog.event_definitions: rate_limit.shared_dict is full (", why,
+        "); this request is paced by the windows already recorded; give the dict more memory")
+    end
   end
   dict:delete(prefix .. "lock")
   return wait

@@ -598,9 +598,11 @@ function schema.load(text)
   local defs
   if not is_object(doc) then
     err = "expected a JSON object (a snapshot or a JSON Schema export)"
+  elseif doc.version ~= nil then -- a snapshot, even with a "$schema" an editor added
+    defs, err = from_snapshot(doc)
   elseif doc["$schema"] ~= nil then
     defs, err = from_json_schema(doc)
-  elseif doc.version ~= nil or doc.definitions ~= nil then
+  elseif doc.definitions ~= nil then
     defs, err = from_snapshot(doc)
   else
     err = "neither a snapshot (\"version\", \"definitions\") nor a JSON Schema export (\"$schema\")"

@@ -9,23 +9,36 @@
 -- * Bodies are read by Content-Length, by chunk (Transfer-Encoding: chunked), or up to the close
 --   of the connection; a connection goes back to the cosocket keepalive pool (per worker, sized
 --   by `lua_socket_pool_size`) only after a fully read body, and is closed otherwise.
--- * One deadline per request: `req.timeout` seconds from connect to the last byte.
+-- * One deadline per request: `req.timeout` seconds from connect to the last byte. The answer is
+--   read in pieces (`receiveany`), each read armed with what is left of the deadline, so a server
+--   that trickles bytes cannot stretch it; everything received (1xx answers, head, body,
+--   trailers) counts against max_response_bytes plus a small allowance for the head.
 -- * A pooled connection that turns out closed before any byte of the answer (the server closed
---   it while idle: the standard stale-connection case) is dropped and the request sent again on
---   another connection, as libcurl does; any other failure is returned.
+--   it while idle: the standard stale-connection case) is dropped and the request sent once
+--   more, on a new connection, as libcurl does; any other failure is returned.
 local M = {}
 M.__index = M
 
 local DEFAULT_PORTS = { http = 80, https = 443 }
 local KEEPALIVE_IDLE_MS = 10000 -- below the keep-alive timeouts servers and load balancers use
-local READ_ANY_BYTES = 65536    -- read size of a body that ends with the connection
+local READ_BYTES = 65536        -- the most one read takes from the socket
+local HEAD_ALLOWANCE = 65536    -- bytes of status lines, headers and trailers allowed on top
+local MAX_LINE = 65536          -- the longest status, header or chunk-size line accepted
+-- Headers that the transport writes itself or that would change the message's framing.
+local FRAMING_HEADERS = { host = true, ["content-length"] = true, ["transfer-encoding"] = true,
+  connection = true, te = true, upgrade = true, trailer = true }
+
+-- The message of an answer over the size limit.
+local function oversize(max_bytes)
+  return "response larger than max_response_bytes (" .. max_bytes .. ")"
+end
 
 -- A transport failure: kind "transport" or "timeout", and whether the request may have left.
 -- An answer over max_response_bytes is not worth retrying (retryable = false).
 local function failure(err, sent, detail)
-  local oversize = err:find("max_response_bytes", 1, true) ~= nil
+  local too_large = err:find("max_response_bytes", 1, true) ~= nil
   return { kind = err == "timeout" and "timeout" or "transport", sent = sent, detail = detail,
-    retryable = not oversize }
+    retryable = not too_large }
 end
 
 -- The parts of an http(s) URL: {scheme, host (for connect), name (for SNI), port, authority,
@@ -40,7 +53,7 @@ local function parse_url(url)
     name = host
   end
   if not host then return nil, "bad host in URL" end
-  if target == "" then target = "/" end
+  if target:sub(1, 1) ~= "/" then target = "/" .. target end
   return { scheme = scheme, host = host, name = name, port = tonumber(port) or DEFAULT_PORTS[scheme],
     authority = authority, target = target }
 end
@@ -50,12 +63,12 @@ function M.new(options)
   return setmetatable({ max_bytes = options.max_response_bytes, verify = not options.insecure }, M)
 end
 
--- The request's bytes: request line, headers (Host and Content-Length set here), body.
+-- The request's bytes: request line, headers (Host and Content-Length set here; framing
+-- headers of the caller dropped), body.
 local function serialise(req, url)
   local lines = { req.method .. " " .. url.target .. " HTTP/1.1", "Host: " .. url.authority }
   for name, value in pairs(req.headers or {}) do
-    local lower = name:lower()
-    if lower ~= "host" and lower ~= "content-length" then lines[#lines + 1] = name .. ": " .. value end
+    if not FRAMING_HEADERS[name:lower()] then lines[#lines + 1] = name .. ": " .. value end
   end
   local body = req.body
   if body or req.method == "POST" or req.method == "PUT" or req.method == "PATCH" then
@@ -68,7 +81,7 @@ end
 
 -- One request on one connection. Fields: url (parsed), deadline (ngx.now() seconds), sock,
 -- reused (times the connection had served before), got_bytes (whether any byte of the answer
--- arrived).
+-- arrived), buf/pos (bytes received and not yet consumed), received and budget (bytes).
 local Exchange = {}
 Exchange.__index = Exchange
 
@@ -81,20 +94,52 @@ function Exchange:arm()
   return true
 end
 
--- One line of the answer without its CRLF, or nil and the cosocket error.
-function Exchange:line()
+-- Up to `most` bytes of the answer from the socket, counted against the budget; or nil and the
+-- cosocket error or a message.
+function Exchange:receive(most)
   if not self:arm() then return nil, "timeout" end
-  local line, err, partial = self.sock:receive("*l")
-  if line or (partial and partial ~= "") then self.got_bytes = true end
-  return line, err
+  local data, err = self.sock:receiveany(most)
+  if not data then return nil, err end
+  self.got_bytes = true
+  self.received = self.received + #data
+  if self.received > self.budget then return nil, oversize(self.max_bytes) end
+  return data
 end
 
--- Exactly n bytes of the answer, or nil and the cosocket error.
+-- One line of the answer without its line end, or nil and the cosocket error or a message.
+function Exchange:line()
+  local from = self.pos
+  while true do
+    local i = self.buf:find("\n", from, true)
+    if i then
+      local line = self.buf:sub(self.pos, i - 1)
+      self.pos = i + 1
+      return (line:gsub("\r$", ""))
+    end
+    if #self.buf - self.pos + 1 > MAX_LINE then return nil, "line of the answer too long" end
+    local data, err = self:receive(READ_BYTES)
+    if not data then return nil, err end
+    self.buf = self.buf:sub(self.pos) .. data
+    from, self.pos = #self.buf - #data + 1, 1
+  end
+end
+
+-- Exactly n bytes of the answer, or nil and the cosocket error or a message.
 function Exchange:bytes(n)
-  if not self:arm() then return nil, "timeout" end
-  local data, err = self.sock:receive(n)
-  if data then self.got_bytes = true end
-  return data, err
+  local available = #self.buf - self.pos + 1
+  if available >= n then
+    self.pos = self.pos + n
+    return self.buf:sub(self.pos - n, self.pos - 1)
+  end
+  local parts, have = { self.buf:sub(self.pos) }, available
+  self.buf, self.pos = "", 1
+  while have < n do
+    local data, err = self:receive(math.min(READ_BYTES, n - have))
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    have = have + #data
+  end
+  return table.concat(parts)
 end
 
 -- Connects (from the pool when possible) and shakes hands; returns true or nil, failure.
@@ -104,6 +149,7 @@ function Exchange:open(transport)
   self.sock = sock
   if not self:arm() then return nil, failure("timeout", false, "timed out before connecting") end
   local pool = url.scheme .. "://" .. url.name .. ":" .. url.port .. (transport.verify and "" or " insecure")
+  if self.replay then pool = pool .. " replay " .. tostring(self) end -- a pool of its own: a new connection
   local ok, err = sock:connect(url.host, url.port, { pool = pool })
   if not ok then
     local hint = err:find("no resolver", 1, true) and " (configure nginx's resolver directive)" or ""
@@ -124,20 +170,19 @@ end
 -- Reads the status line and headers, skipping 1xx answers. Returns status, headers (lower-cased
 -- names, repeated ones joined with ", "), the HTTP minor version; or nil and a cosocket error or
 -- a message.
-function Exchange:head(max_bytes)
+function Exchange:head()
   while true do
     local line, err = self:line()
     if not line then return nil, err end
-    local minor, status = line:match("^HTTP/1%.(%d) (%d%d%d)")
-    if not status then return nil, "malformed status line" end
+    local minor, status, rest = line:match("^HTTP/1%.(%d) (%d%d%d)(.*)$")
+    if not status or (rest ~= "" and rest:sub(1, 1) ~= " ") then return nil, "malformed status line" end
     status = tonumber(status)
-    local headers, size, last = {}, #line, nil
+    if status == 101 then return nil, "unexpected 101 Switching Protocols" end
+    local headers, last = {}, nil
     while true do
       line, err = self:line()
       if not line then return nil, err end
       if line == "" then break end
-      size = size + #line
-      if size > max_bytes then return nil, "headers larger than max_response_bytes (" .. max_bytes .. ")" end
       local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
       if name then
         name = name:lower()
@@ -149,7 +194,7 @@ function Exchange:head(max_bytes)
         return nil, "malformed header line"
       end
     end
-    if status >= 200 or status == 101 then return status, headers, tonumber(minor) end
+    if status >= 200 then return status, headers, tonumber(minor) end
   end
 end
 
@@ -164,7 +209,7 @@ function Exchange:chunked(max_bytes)
     local n = tonumber(hex, 16)
     if n == 0 then break end
     size = size + n
-    if size > max_bytes then return nil, "response larger than max_response_bytes (" .. max_bytes .. ")" end
+    if size > max_bytes then return nil, oversize(max_bytes) end
     local data
     data, err = self:bytes(n)
     if not data then return nil, err end
@@ -183,16 +228,16 @@ end
 
 -- Reads a body that ends when the server closes the connection.
 function Exchange:until_close(max_bytes)
-  local parts, size = {}, 0
+  local parts, size = { self.buf:sub(self.pos) }, #self.buf - self.pos + 1
+  self.buf, self.pos = "", 1
   while true do
-    if not self:arm() then return nil, "timeout" end
-    local data, err = self.sock:receiveany(READ_ANY_BYTES)
+    local data, err = self:receive(READ_BYTES)
     if not data then
       if err == "closed" then return table.concat(parts) end
       return nil, err
     end
     size = size + #data
-    if size > max_bytes then return nil, "response larger than max_response_bytes (" .. max_bytes .. ")" end
+    if size > max_bytes then return nil, oversize(max_bytes) end
     parts[#parts + 1] = data
   end
 end
@@ -213,15 +258,16 @@ function Exchange:body(method, status, headers, max_bytes)
   if method == "HEAD" or status == 204 or status == 304 then return "", true end
   local te, length = headers["transfer-encoding"], headers["content-length"]
   local body, err
-  if te and te:lower():find("chunked%s*$") then
+  if te and te:lower():match("([^,%s]+)%s*$") == "chunked" then
     body, err = self:chunked(max_bytes)
+    if body and length then return body, false end -- both framings: never reuse (RFC 9112 6.3)
   elseif te or not length then
     body, err = self:until_close(max_bytes)
     if body then return body, false end
   else
     local n = content_length(length)
     if not n then return nil, "bad Content-Length" end
-    if n > max_bytes then return nil, "response larger than max_response_bytes (" .. max_bytes .. ")" end
+    if n > max_bytes then return nil, oversize(max_bytes) end
     if n == 0 then return "", true end
     body, err = self:bytes(n)
   end
@@ -246,7 +292,7 @@ function Exchange:run(transport, req)
   if not sent then
     return nil, failure(err, true, "sending the request: " .. err), self.reused > 0
   end
-  local status, headers, minor = self:head(max_bytes)
+  local status, headers, minor = self:head()
   if not status then
     err = headers
     local stale = self.reused > 0 and err == "closed" and not self.got_bytes
@@ -257,7 +303,7 @@ function Exchange:run(transport, req)
     err = reusable
     return nil, failure(err, true, "reading the response body: " .. err)
   end
-  if reusable and persistent(minor, headers) then
+  if reusable and persistent(minor, headers) and not self.replay and self.pos > #self.buf then
     if not sock:setkeepalive(KEEPALIVE_IDLE_MS) then sock:close() end
   else
     sock:close()
@@ -273,13 +319,21 @@ function M:request(req)
   if not url then return nil, { kind = "transport", sent = false, detail = why } end
   ngx.update_time()
   local deadline = ngx.now() + req.timeout
-  while true do
-    local x = setmetatable({ url = url, deadline = deadline, reused = 0, got_bytes = false }, Exchange)
-    local res, fail, stale = x:run(self, req)
-    if res then return res end
-    if x.sock then x.sock:close() end
-    if not stale then return nil, fail end
+  local function exchange(replay)
+    return setmetatable({ url = url, deadline = deadline, reused = 0, got_bytes = false, buf = "",
+      pos = 1, received = 0, max_bytes = self.max_bytes, budget = self.max_bytes + HEAD_ALLOWANCE,
+      replay = replay }, Exchange)
   end
+  local x = exchange(false)
+  local res, fail, stale = x:run(self, req)
+  if x.sock and not res then x.sock:close() end
+  if res or not stale then return res, fail end
+  x = exchange(true) -- the stale case: once more, on a new connection
+  res, fail = x:run(self, req)
+  if res then return res end
+  if x.sock then x.sock:close() end
+  fail.sent = true -- the first try went out: whatever happened to this one, it may have arrived
+  return nil, fail
 end
 
 return M
