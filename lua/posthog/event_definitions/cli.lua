@@ -480,7 +480,7 @@ end
 
 local EXPORTS = {
   ["json-schema"] = schema.json_schema,
-  csv = function(defs) return schema.csv(defs, { tag_separator = ";" }) end,
+  csv = schema.csv, -- the schema export: tags as a JSON array (--format csv joins them with ";")
   markdown = schema.markdown,
   snapshot = schema.snapshot,
 }
@@ -642,8 +642,10 @@ end
 -- Entry point
 ------------------------------------------------------------------------------------------------
 
--- Commands whose output is definitions, the only ones --format csv applies to (not dry runs).
+-- Commands whose output is definitions, the only ones --format csv applies to (not dry runs),
+-- and commands that write files in a format of their own, which --format does not touch.
 local CSV_COMMANDS = { list = true, get = true, stale = true, create = true, update = true }
+local OWN_FORMAT = { export = true, codegen = true }
 
 --- Runs the command line `argv` (an array of strings, without the program name) and returns the
 -- exit status 0, 1 or 2. `env` (optional): `stdout(s)`, `stderr(s)`, `getenv(name)`, `isatty(fd)`
@@ -667,7 +669,7 @@ function cli.main(argv, env)
   if not ran then error(parsed, 0) end
   ctx.command = command_in(parser, state, plain)
   if not parsed then return usage_error(ctx, args, ctx.command) end
-  if args.format == "csv" and (not CSV_COMMANDS[args.command] or args.dry_run) then
+  if args.format == "csv" and not OWN_FORMAT[args.command] and (not CSV_COMMANDS[args.command] or args.dry_run) then
     return usage_error(ctx, "--format csv is for definitions: list, get, stale, create and update", ctx.command)
   end
   ctx.format = args.format or (ctx.isatty(1) and "table" or "json")
