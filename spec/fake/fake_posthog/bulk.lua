@@ -100,6 +100,24 @@ local function bulk_body(ctx)
   return data, ids
 end
 
+-- bulk_update(ids, ctx, apply) -> 200 {"updated": [...], "skipped": [...]}: in one transaction,
+-- apply(tx, rec, id) for each distinct id of the project, whose answer (JSON text, or nil for
+-- "unchanged") joins `updated`; ids not found join `skipped`.
+local function bulk_update(ids, ctx, apply)
+  local updated, skipped = {}, {}
+  store.write(function(tx)
+    each_unique(ids, function(id)
+      local rec = tx:get(id)
+      if not rec or rec.project_id ~= ctx.project_id then
+        skipped[#skipped + 1] = skipped_json(id)
+      else
+        updated[#updated + 1] = apply(tx, rec, id)
+      end
+    end)
+  end)
+  return http.response(200, '{"updated":[' .. concat(updated, ",") .. '],"skipped":[' .. concat(skipped, ",") .. "]}")
+end
+
 -- same(a, b) -> true when two tag lists hold the same tags in the same order.
 local function same(a, b)
   if #a ~= #b then return false end
@@ -134,22 +152,13 @@ function M.bulk_update_tags(ctx)
     return http.invalid("invalid_input",
       "Too many changes in one request: ids × distinct tags must not exceed " .. MAX_CHANGES .. ".", "tags")
   end
-  local updated, skipped = {}, {}
-  store.write(function(tx)
-    each_unique(ids, function(id)
-      local rec = tx:get(id)
-      if not rec or rec.project_id ~= ctx.project_id then
-        skipped[#skipped + 1] = skipped_json(id)
-        return
-      end
-      local new = changed_tags(rec.tags, action, tags)
-      if not same(new, rec.tags) then tx:edit(id).tags = new end
-      local sorted = { unpack(new) }
-      sort(sorted)
-      updated[#updated + 1] = '{"id":' .. json.str(id) .. ',"tags":' .. json.array(sorted, json.str) .. "}"
-    end)
+  return bulk_update(ids, ctx, function(tx, rec, id)
+    local new = changed_tags(rec.tags, action, tags)
+    if not same(new, rec.tags) then tx:edit(id).tags = new end
+    local sorted = { unpack(new) }
+    sort(sorted)
+    return '{"id":' .. json.str(id) .. ',"tags":' .. json.array(sorted, json.str) .. "}"
   end)
-  return http.response(200, '{"updated":[' .. concat(updated, ",") .. '],"skipped":[' .. concat(skipped, ",") .. "]}")
 end
 
 -- bulk_update_verified(ctx) -> 200 {"updated": [{id, verified}], "skipped": [{id, reason}]} | 400.
@@ -161,23 +170,14 @@ function M.bulk_update_verified(ctx)
   local verified
   verified, err = defs.bool_field(data.verified, false, "verified")
   if verified == nil then return err end
-  local updated, skipped = {}, {}
-  store.write(function(tx)
-    each_unique(ids, function(id)
-      local rec = tx:get(id)
-      if not rec or rec.project_id ~= ctx.project_id then
-        skipped[#skipped + 1] = skipped_json(id)
-        return
-      end
-      if (rec.verified or false) == verified then return end
-      rec = tx:edit(id)
-      local stamp = tx:stamp()
-      defs.set_verified(rec, verified, ctx.user, stamp)
-      rec.updated_by, rec.updated_at = ctx.user, stamp
-      updated[#updated + 1] = '{"id":' .. json.str(id) .. ',"verified":' .. tostring(verified) .. "}"
-    end)
+  return bulk_update(ids, ctx, function(tx, rec, id)
+    if (rec.verified or false) == verified then return nil end
+    rec = tx:edit(id)
+    local stamp = tx:stamp()
+    defs.set_verified(rec, verified, ctx.user, stamp)
+    rec.updated_by, rec.updated_at = ctx.user, stamp
+    return '{"id":' .. json.str(id) .. ',"verified":' .. tostring(verified) .. "}"
   end)
-  return http.response(200, '{"updated":[' .. concat(updated, ",") .. '],"skipped":[' .. concat(skipped, ",") .. "]}")
 end
 
 return M
