@@ -215,8 +215,12 @@ describe("bulk helpers", function()
     for i = 1, 101 do too_many[i] = "s" .. i end
     local _, err = client:bulk_tag(ids, "set", too_many)
     assert.equal("validation", err.kind)
-    local split = assert(client:bulk_tag({ ids[1] }, "add", too_many))
-    assert.equal(1, split.ok)
+    local seen = {}
+    local split = assert(client:bulk_tag({ ids[1], ids[2] }, "add", too_many, { on_progress = function(done, total)
+      seen[#seen + 1] = done .. "/" .. total
+    end }))
+    assert.equal(2, split.ok)
+    assert.same({ "2/4", "4/4" }, seen) -- two groups of tags (100 + 1), one count over both
     assert.equal(131, #state_by_name().tag_0001.tags)
   end)
 

@@ -64,6 +64,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 
     while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
         len--;
+    if (memchr(p, '\0', len) != NULL) /* would break the name\0value\0 pairs (libcurl refuses */
+        return size * n;              /* such lines today): skip it */
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response: forget the previous one's */
         h->len = 0;
         return size * n;

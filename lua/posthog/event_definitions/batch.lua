@@ -251,10 +251,16 @@ function batch.tag(client, ids_or_filter, action, tags, opts)
   if not ids then return nil, err end
   if #ids == 0 then return empty_report() end
   local results
-  for _, group in ipairs(#tags == 0 and { {} } or chunks(tags, MAX_BULK_TAGS)) do
+  local groups = #tags == 0 and { {} } or chunks(tags, MAX_BULK_TAGS)
+  for g, group in ipairs(groups) do
     local size = math.min(MAX_BULK_IDS, math.floor(MAX_BULK_CHANGES / math.max(1, #group)))
+    local group_opts = { concurrency = opts.concurrency, dry_run = opts.dry_run }
+    if opts.on_progress then -- one count over every group: group g covers ids (g-1)*n+1 .. g*n
+      local before, total = (g - 1) * #ids, #groups * #ids
+      group_opts.on_progress = function(done) opts.on_progress(before + done, total) end
+    end
     local r = run_bulk(client, ids, size, "bulk_update_tags/",
-      function(chunk) return { ids = chunk, action = action, tags = group } end, opts)
+      function(chunk) return { ids = chunk, action = action, tags = group } end, group_opts)
     if not results then results = r.results
     else
       for i, result in ipairs(r.results) do
