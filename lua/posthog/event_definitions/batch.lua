@@ -102,7 +102,6 @@ end
 -- Bulk helpers: a selection (ids, or a list filter) fanned out into single or chunked requests
 ------------------------------------------------------------------------------------------------
 
-local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 local MAX_BULK_IDS = 500        -- PostHog's BULK_UPDATE_TAGS_MAX_IDS, also for bulk verify
 local MAX_BULK_TAGS = 100       -- tags in one bulk_update_tags request
 local MAX_BULK_CHANGES = 10000  -- ids x distinct tags in one bulk_update_tags request
@@ -126,13 +125,8 @@ function batch.select(client, ids_or_filter, what)
     error("posthog.event_definitions: " .. what .. ": ids_or_filter must be a table", 4)
   end
   if ids_or_filter[1] ~= nil then
-    local ids = {}
-    for i, id in ipairs(ids_or_filter) do
-      if type(id) ~= "string" or not id:match(UUID_PATTERN) then
-        return nil, client:_validation({ method = "POST" }, "ids[" .. i .. "] is not a UUID")
-      end
-      ids[i] = id:lower() -- as PostHog answers them
-    end
+    local ids, why = client:_checked_ids(ids_or_filter)
+    if not ids then return nil, client:_validation({ method = "POST" }, why) end
     return ids
   end
   if not narrows(ids_or_filter) then
@@ -231,15 +225,9 @@ function batch.tag(client, ids_or_filter, action, tags, opts)
   if type(action) ~= "string" then error("posthog.event_definitions: bulk_tag: action must be a string", 3) end
   if type(tags) ~= "table" then error("posthog.event_definitions: bulk_tag: tags must be a table", 3) end
   opts = check_options(opts)
-  for i, tag in ipairs(tags) do
-    if type(tag) ~= "string" then
-      return nil, client:_validation({ method = "POST" }, "tags[" .. i .. "] is not a string")
-    end
-  end
+  local bad = client:_tags_problem(action, tags)
+  if bad then return nil, client:_validation({ method = "POST" }, bad) end
   tags = distinct_tags(tags)
-  if action ~= "add" and action ~= "remove" and action ~= "set" then
-    return nil, client:_validation({ method = "POST" }, "action must be \"add\", \"remove\" or \"set\"")
-  end
   if action ~= "set" and #tags == 0 then
     return nil, client:_validation({ method = "POST" }, "tags must not be empty for action '" .. action .. "'")
   end

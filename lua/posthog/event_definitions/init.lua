@@ -693,38 +693,49 @@ function Client:_bulk_spec(endpoint, body)
   return { method = "POST", path = self.list_path .. endpoint, body = body, check = check_bulk_answer }
 end
 
--- Checks an ids array: raises when it is not a table, returns an error message for values.
-local function check_ids(ids, what)
-  expect(ids, "table", what, 3)
-  if #ids == 0 then return "ids must not be empty" end
+-- The ids of a bulk call checked as UUIDs and lower-cased as PostHog answers them; or nil and
+-- the reason.
+function Client._checked_ids(_, ids)
+  if #ids == 0 then return nil, "ids must not be empty" end
+  local out = {}
   for i, id in ipairs(ids) do
-    if type(id) ~= "string" or not id:match(UUID_PATTERN) then
-      return "ids[" .. i .. "] is not a UUID"
-    end
+    if type(id) ~= "string" or not id:match(UUID_PATTERN) then return nil, "ids[" .. i .. "] is not a UUID" end
+    out[i] = id:lower()
   end
+  return out
+end
+
+-- Why `action` and `tags` cannot go to bulk_update_tags, or nil when they can.
+function Client._tags_problem(_, action, tags)
+  if not TAG_ACTIONS[action] then return "action must be \"add\", \"remove\" or \"set\"" end
+  for i, tag in ipairs(tags) do
+    if type(tag) ~= "string" then return "tags[" .. i .. "] is not a string" end
+  end
+  if #tags == 0 and next(tags) ~= nil then return "tags must be an array of strings" end
+end
+
+-- Checks an ids array: raises when it is not a table, returns an error message for values.
+local function check_ids(client, ids, what)
+  expect(ids, "table", what, 3)
+  local _, why = client:_checked_ids(ids)
+  return why
 end
 
 --- POST /bulk_update_tags/ — `{updated, skipped}`; `action` is "add", "remove" or "set".
 function Client:bulk_update_tags(ids, action, tags)
   check_open(self, 2)
-  local bad = check_ids(ids, "bulk_update_tags: ids")
+  local bad = check_ids(self, ids, "bulk_update_tags: ids")
   expect(action, "string", "bulk_update_tags: action")
   expect(tags, "table", "bulk_update_tags: tags")
+  bad = bad or self:_tags_problem(action, tags)
   if bad then return self:_invalid("POST", bad) end
-  if not TAG_ACTIONS[action] then
-    return self:_invalid("POST", "action must be \"add\", \"remove\" or \"set\"")
-  end
-  for i, tag in ipairs(tags) do
-    if type(tag) ~= "string" then return self:_invalid("POST", "tags[" .. i .. "] is not a string") end
-  end
-  if #tags == 0 and next(tags) ~= nil then return self:_invalid("POST", "tags must be an array of strings") end
   return self:_send(self:_bulk_spec("bulk_update_tags/", { ids = ids, action = action, tags = tags }))
 end
 
 --- POST /bulk_update_verified/ — `{updated, skipped}`.
 function Client:bulk_update_verified(ids, verified)
   check_open(self, 2)
-  local bad = check_ids(ids, "bulk_update_verified: ids")
+  local bad = check_ids(self, ids, "bulk_update_verified: ids")
   expect(verified, "boolean", "bulk_update_verified: verified")
   if bad then return self:_invalid("POST", bad) end
   return self:_send(self:_bulk_spec("bulk_update_verified/", { ids = ids, verified = verified }))
