@@ -291,39 +291,56 @@ describe("schema.load", function()
     assert.same({}, assert(schema.load('{"version":1,"definitions":[]}')))
   end)
 
-  it("returns nil and a clear message for bad input, never raising", function()
+  it("returns nil and the library's error table for bad input, never raising", function()
+    -- kind "decode": text that is not a snapshot or a JSON Schema export; "validation": a bad value
     local cases = {
-      { "", "not valid JSON" },
-      { "{", "not valid JSON" },
-      { "[1, 2]", "expected a JSON object" },
-      { "{}", "neither a snapshot" },
-      { '{"definitions": []}', "unsupported snapshot version (none)" },
-      { '{"version": 2, "definitions": []}', "unsupported snapshot version 2" },
-      { '{"version": "1", "definitions": []}', 'unsupported snapshot version "1"' },
-      { '{"version": 1e400, "definitions": []}', "unsupported snapshot version " },
-      { '{"version": [1], "definitions": []}', "unsupported snapshot version (table)" },
-      { '{"version": 1, "definitions": {}}', "definitions must be an array" },
-      { '{"version": 1, "definitions": [1]}', "definitions[1] is not an object" },
-      { '{"version": 1, "definitions": [{"description": "x"}]}', "definitions[1] has no name" },
-      { '{"version": 1, "definitions": [{"name": ""}]}', "definitions[1] has no name" },
-      { '{"version": 1, "definitions": [{"name": "a"}, {"name": "a"}]}', 'definitions[2]: duplicate name "a"' },
-      { '{"version": 1, "definitions": [{"name": "a", "tags": "x"}]}', "tags must be an array of strings" },
-      { '{"version": 1, "definitions": [{"name": "a", "tags": [1]}]}', "tags must be an array of strings" },
-      { '{"version": 1, "definitions": [{"name": "a", "tags": {}}]}', "tags must be an array of strings" },
-      { '{"version": 1, "definitions": [{"name": "a", "owner": "ann"}]}', "owner must be an integer user id" },
-      { '{"version": 1, "definitions": [{"name": "a", "owner": 1.5}]}', "owner must be an integer user id" },
-      { '{"version": 1, "definitions": [{"name": "a", "verified": "yes"}]}', "verified must be a boolean" },
-      { '{"version": 1, "definitions": [{"name": "a", "description": 3}]}', "description must be a string" },
-      { '{"$schema": "http://json-schema.org/draft-07/schema#"}', 'needs a "definitions" object' },
-      { '{"$schema": "x", "definitions": {"a": 1}}', 'definitions["a"] is not an object' },
-      { '{"$schema": "x", "definitions": {"a": {"x-posthog-hidden": 1}}}', "hidden must be a boolean" },
+      { "", "decode", "not valid JSON" },
+      { "{", "decode", "not valid JSON" },
+      { "[1, 2]", "decode", "expected a JSON object" },
+      { "{}", "decode", "neither a snapshot" },
+      { '{"definitions": []}', "decode", "unsupported snapshot version (none)" },
+      { '{"version": 2, "definitions": []}', "decode", "unsupported snapshot version 2" },
+      { '{"version": "1", "definitions": []}', "decode", 'unsupported snapshot version "1"' },
+      { '{"version": 1e400, "definitions": []}', "decode", "unsupported snapshot version " },
+      { '{"version": [1], "definitions": []}', "decode", "unsupported snapshot version (table)" },
+      { '{"version": 1, "definitions": {}}', "decode", "definitions must be an array" },
+      { '{"version": 1, "definitions": [1]}', "decode", "definitions[1] is not an object" },
+      { '{"version": 1, "definitions": [{"description": "x"}]}', "validation", "definitions[1] has no name" },
+      { '{"version": 1, "definitions": [{"name": ""}]}', "validation", "definitions[1] has no name" },
+      { '{"version": 1, "definitions": [{"name": "a"}, {"name": "a"}]}', "validation",
+        'definitions[2]: duplicate name "a"' },
+      { '{"version": 1, "definitions": [{"name": "a", "tags": "x"}]}', "validation",
+        "tags must be an array of strings" },
+      { '{"version": 1, "definitions": [{"name": "a", "tags": [1]}]}', "validation",
+        "tags must be an array of strings" },
+      { '{"version": 1, "definitions": [{"name": "a", "tags": {}}]}', "validation",
+        "tags must be an array of strings" },
+      { '{"version": 1, "definitions": [{"name": "a", "owner": "ann"}]}', "validation",
+        "owner must be an integer user id" },
+      { '{"version": 1, "definitions": [{"name": "a", "owner": 1.5}]}', "validation",
+        "owner must be an integer user id" },
+      { '{"version": 1, "definitions": [{"name": "a", "verified": "yes"}]}', "validation",
+        "verified must be a boolean" },
+      { '{"version": 1, "definitions": [{"name": "a", "description": 3}]}', "validation",
+        "description must be a string" },
+      { '{"$schema": "http://json-schema.org/draft-07/schema#"}', "decode", 'needs a "definitions" object' },
+      { '{"$schema": "x", "definitions": {"a": 1}}', "decode", 'definitions["a"] is not an object' },
+      { '{"$schema": "x", "definitions": {"a": {"x-posthog-hidden": 1}}}', "validation",
+        "hidden must be a boolean" },
     }
     for _, case in ipairs(cases) do
       local defs, err = schema.load(case[1])
       assert.is_nil(defs, case[1])
-      assert.equal("string", type(err))
-      assert.is_truthy(err:find("posthog.event_definitions.schema: load: ", 1, true), err)
-      assert.is_truthy(err:find(case[2], 1, true), case[1] .. " -> " .. err)
+      assert.is_table(err, case[1])
+      assert.equal(case[2], err.kind, case[1])
+      assert.equal("string", type(err.detail))
+      assert.is_truthy(err.detail:find("schema.load: ", 1, true), err.detail)
+      assert.is_truthy(err.detail:find(case[3], 1, true), case[1] .. " -> " .. err.detail)
+      assert.is_false(err.retryable)
+      assert.equal(0, err.attempts)
+      local line = tostring(err)
+      assert.equal("posthog.event_definitions: " .. case[2] .. ": " .. err.detail, line)
+      assert.is_nil(line:find("\n", 1, true), line)
     end
   end)
 
@@ -627,13 +644,18 @@ describe("schema.plan", function()
     assert.same({ "create Ac", "create zc", "create éc", "update Au", "update zu", "delete Ad", "delete zd" }, got)
   end)
 
-  it("returns nil and a message for unnamed or repeated definitions, and raises on wrong types", function()
+  it("returns nil and a validation error for unnamed or repeated definitions, and raises on wrong types", function()
     local ops, err = schema.plan({}, { { name = "a" }, { name = "a" } })
     assert.is_nil(ops)
-    assert.equal('posthog.event_definitions.schema: plan: desired[2]: duplicate name "a"', err)
+    assert.equal("validation", err.kind)
+    assert.equal('schema.plan: desired[2]: duplicate name "a"', err.detail)
+    assert.equal('posthog.event_definitions: validation: schema.plan: desired[2]: duplicate name "a"', tostring(err))
+    assert.is_false(err.retryable)
+    assert.equal(0, err.attempts)
     ops, err = schema.plan({ { id = uuid(1) } }, {})
     assert.is_nil(ops)
-    assert.equal("posthog.event_definitions.schema: plan: current[1] has no name", err)
+    assert.equal("validation", err.kind)
+    assert.equal("schema.plan: current[1] has no name", err.detail)
     assert.has_error(function() schema.plan(nil, {}) end)
     assert.has_error(function() schema.plan({}, "x") end)
     assert.has_error(function() schema.plan({}, {}, true) end)

@@ -1,0 +1,92 @@
+--- schema.load: a snapshot or a JSON Schema export read back into an array of definitions, the
+-- desired state that `plan` takes. Text that is not one of them is a "decode" error; a definition
+-- without a name, a repeated name or a writable field of the wrong type is a "validation" error.
+local core = require "posthog.event_definitions.core"
+local util = require "posthog.event_definitions.schema.util"
+local shape = require "posthog.event_definitions.schema.shape"
+
+local null = core.null
+local fail, encode = util.fail, util.encode
+
+-- nil when def has a name and writable fields the C shape accepts (null is always allowed: it
+-- means "clear"), else the error kind and the message.
+local function check_definition(def, where)
+  if not util.is_object(def) then return "decode", where .. " is not an object" end
+  if type(def.name) ~= "string" or def.name == "" then return "validation", where .. " has no name" end
+  for _, f in ipairs(shape.writable) do
+    local v = def[f.name]
+    local message = v ~= nil and v ~= null and shape.check(f, v)
+    if message then return "validation", where .. ": " .. message end
+  end
+end
+
+-- The version of a snapshot as shown in a message.
+local function version_text(version)
+  if type(version) == "number" then return tostring(version) end
+  if type(version) == "string" then return string.format("%q", version) end
+  return "(" .. (version == nil and "none" or type(version)) .. ")"
+end
+
+-- The definitions of a snapshot document, or nil, the error kind and the message.
+local function from_snapshot(doc)
+  if doc.version ~= 1 then
+    return nil, "decode", "unsupported snapshot version " .. version_text(doc.version) .. ", expected 1"
+  end
+  local list = doc.definitions
+  if not util.is_json_array(list) then return nil, "decode", "definitions must be an array" end
+  local defs, seen = {}, {}
+  for i = 1, #list do
+    local where = "definitions[" .. i .. "]"
+    local kind, message = check_definition(list[i], where)
+    if kind then return nil, kind, message end
+    if seen[list[i].name] then return nil, "validation", where .. ": duplicate name " .. encode(list[i].name) end
+    seen[list[i].name] = true
+    defs[i] = list[i]
+  end
+  return defs
+end
+
+-- The definitions described by a JSON Schema export, sorted by name, or nil, the error kind and
+-- the message. Each x-posthog-<field> keyword is the field (`-` read as `_`).
+local function from_json_schema(doc)
+  if not util.is_object(doc.definitions) then
+    return nil, "decode", "a JSON Schema export needs a \"definitions\" object"
+  end
+  local defs = {}
+  for name, sub in pairs(doc.definitions) do
+    local where = "definitions[" .. encode(name) .. "]"
+    if not util.is_object(sub) then return nil, "decode", where .. " is not an object" end
+    local def = { name = name, description = sub.description }
+    for k, v in pairs(sub) do
+      if k:sub(1, 10) == "x-posthog-" then def[k:sub(11):gsub("%-", "_")] = v end
+    end
+    local kind, message = check_definition(def, where)
+    if kind then return nil, kind, message end
+    defs[#defs + 1] = def
+  end
+  table.sort(defs, util.by_name)
+  return defs
+end
+
+--- Parses a snapshot or a JSON Schema export back into an array of definitions; explicit nulls
+-- stay as core.null ("clear this field"). Returns nil and an error table (kind "decode" or
+-- "validation") for anything else; raises only when text is not a string.
+return function(text)
+  if type(text) ~= "string" then util.raise("load: text must be a string, got " .. type(text)) end
+  local doc, err = core.decode(text, nil, true)
+  if doc == nil then return fail("decode", "schema.load: not valid JSON: " .. util.message(err)) end
+  local defs, kind, message
+  if not util.is_object(doc) then
+    kind, message = "decode", "expected a JSON object (a snapshot or a JSON Schema export)"
+  elseif doc.version ~= nil then -- a snapshot, even with a "$schema" an editor added
+    defs, kind, message = from_snapshot(doc)
+  elseif doc["$schema"] ~= nil then
+    defs, kind, message = from_json_schema(doc)
+  elseif doc.definitions ~= nil then
+    defs, kind, message = from_snapshot(doc)
+  else
+    kind, message = "decode", "neither a snapshot (\"version\", \"definitions\") nor a JSON Schema export (\"$schema\")"
+  end
+  if not defs then return fail(kind, "schema.load: " .. message) end
+  return defs
+end
