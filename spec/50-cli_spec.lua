@@ -480,7 +480,8 @@ describe("posthog-evdefs", function()
       local status, out, err = run { "plan", file }
       assert.are.equal(1, status)
       assert.are.equal("", out)
-      assert.matches("^posthog%-evdefs: posthog%.event_definitions: decode: schema%.load: neither a snapshot[^\n]*\n$", err)
+      assert.matches("^posthog%-evdefs: posthog%.event_definitions: decode: schema%.load: neither a snapshot[^\n]*\n$",
+        err)
     end)
   end)
 
