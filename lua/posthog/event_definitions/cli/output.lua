@@ -60,8 +60,18 @@ local function render(rows)
   return concat(lines)
 end
 
+-- A message or an error table as the text of a diagnostic: the error's one line without the
+-- library's own "posthog.event_definitions: " (the line already starts "posthog-evdefs: ").
+local LIBRARY = "posthog.event_definitions: "
+local function diagnostic(message)
+  message = tostring(message)
+  if message:sub(1, #LIBRARY) == LIBRARY then return message:sub(#LIBRARY + 1) end
+  return message
+end
+
+-- Prints "posthog-evdefs: <message>" on stderr (message: text or an error table); returns 1.
 local function fail(ctx, message)
-  ctx.err(PROGRAM .. ": " .. tostring(message) .. "\n")
+  ctx.err(PROGRAM .. ": " .. diagnostic(message) .. "\n")
   return 1
 end
 
@@ -134,7 +144,7 @@ local function print_dry_run(ctx, report, labels)
   local seen, requests, lines = {}, {}, {}
   for i, r in ipairs(report.results) do
     if not r.ok then
-      note(ctx, label_text(labels and labels[i], r, i) .. ": " .. tostring(r.err))
+      note(ctx, label_text(labels and labels[i], r, i) .. ": " .. diagnostic(r.err))
     elseif r.request and not seen[r.request] then
       seen[r.request] = true
       local q = r.request
