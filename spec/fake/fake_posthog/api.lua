@@ -10,6 +10,7 @@ local list = require "fake_posthog.list"
 local bulk = require "fake_posthog.bulk"
 local codegen = require "fake_posthog.codegen"
 local taxonomy = require "fake_posthog.taxonomy"
+local ingest = require "fake_posthog.ingest"
 
 local concat = table.concat
 
@@ -104,27 +105,29 @@ end
 local function retrieve(ctx)
   local rec, err = lookup(ctx)
   if not rec then return err end
-  return http.response(200, defs.json(ctx.view, rec))
+  return http.response(200, defs.json(ctx.view, rec, ctx.cfg.enterprise))
 end
 
--- create(ctx) -> 201 definition | 400 (§9).
+-- create(ctx) -> 201 definition | 400 (§9, §20.4) | 500 (tags PostHog cannot save, §20.2).
 local function create(ctx)
   local data, err = ctx.req:data()
   if err then return err end
+  local names = ctx.view.by_name[ctx.project_id] or {}
   local f
-  f, err = defs.validate(data, true, ctx.cfg)
+  f, err = defs.validate(data, "POST", ctx.cfg, function(name) return names[name] ~= nil end)
   if not f then return err end
+  if f.server_fault then return http.server_error() end
   return store.write(function(tx)
-    if tx:find(ctx.project_id, f.name) then
-      return http.invalid("invalid_input", "Event definition with name '" .. f.name .. "' already exists", "name")
-    end
+    if tx:find(ctx.project_id, f.name) then return defs.duplicate(f.name) end
     local rec = defs.new_record(tx:new_id(), ctx.project_id, f.name)
     tx:insert(defs.apply(rec, f, ctx.user, tx:stamp()))
-    return http.response(201, defs.encode(rec))
+    return http.response(201, defs.encode(rec, ctx.cfg.enterprise))
   end)
 end
 
--- update(ctx) -> 200 definition | 400 | 404; PUT and PATCH alike, name ignored (§10).
+-- update(ctx) -> 200 definition | 400 | 404 | 500. EE: PUT and PATCH alike, name ignored (§10).
+-- Without the ee package name is required on PUT and renames; a name taken by another
+-- definition breaks the unique index (500, nothing written; §20.4).
 local function update(ctx)
   local rec, err = lookup(ctx)
   if not rec then return err end
@@ -132,13 +135,19 @@ local function update(ctx)
   data, err = ctx.req:data()
   if err then return err end
   local f
-  f, err = defs.validate(data, false, ctx.cfg)
+  f, err = defs.validate(data, ctx.req.method, ctx.cfg)
   if not f then return err end
+  if f.server_fault then return http.server_error() end
   return store.write(function(tx)
-    local editable = tx:edit(rec.id)
+    local editable = tx:get(rec.id)
     if not editable then return http.not_found() end
+    if f.name and f.name ~= editable.name then
+      local other = tx:find(ctx.project_id, f.name)
+      if other and other.id ~= rec.id then return http.server_error() end
+    end
+    editable = tx:edit(rec.id)
     defs.apply(editable, f, ctx.user, tx:stamp())
-    return http.response(200, defs.encode(editable))
+    return http.response(200, defs.encode(editable, ctx.cfg.enterprise))
   end)
 end
 
@@ -168,7 +177,7 @@ local function by_name(ctx)
   if not rec then
     return http.response(404, '{"detail":' .. json.str("Event definition with name '" .. name .. "' not found") .. "}")
   end
-  return http.response(200, defs.json(ctx.view, rec))
+  return http.response(200, defs.json(ctx.view, rec, ctx.cfg.enterprise))
 end
 
 -- primary_properties(ctx) -> 200 {"primary_properties": {name: property}} for the names asked
@@ -222,12 +231,14 @@ local function handle(path, req, cfg)
   local level = LEVEL[action] or (action == "metrics" and cfg.metrics_for_keys and "read")
   err = auth.authorize(key, level and (r.object .. ":" .. level) or false, project_id)
   if err then return err end
-  err = throttle.check(req.key, cfg.windows)
+  err = throttle.check(req.key, cfg.windows, cfg.retry_after_header)
   if err then return err end
   if not action or action == "patch" then return method_not_allowed(req, r) end
-  return HANDLERS[action]({
+  local res = HANDLERS[action]({
     req = req, cfg = cfg, user = key.user, project_id = project_id, id = id, view = store.current(),
   })
+  if action == "list" and res.status == 200 then ingest.list_answered() end
+  return res
 end
 
 -- dispatch(req, cfg) -> response for any non-control path. /api/environments/{id}/… is served as

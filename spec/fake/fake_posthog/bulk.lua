@@ -54,17 +54,6 @@ local function body(ctx)
   return data
 end
 
--- each_unique(ids, fn) -> nothing; calls fn(id) once per id, first occurrence kept.
-local function each_unique(ids, fn)
-  local seen = {}
-  for _, id in ipairs(ids) do
-    if not seen[id] then
-      seen[id] = true
-      fn(id)
-    end
-  end
-end
-
 -- skipped_json(id) -> JSON of a skipped item.
 local function skipped_json(id)
   return '{"id":' .. json.str(id) .. ',"reason":"Not found"}'
@@ -100,20 +89,24 @@ local function bulk_body(ctx)
   return data, ids
 end
 
--- bulk_update(ids, ctx, apply) -> 200 {"updated": [...], "skipped": [...]}: in one transaction,
--- apply(tx, rec, id) for each distinct id of the project, whose answer (JSON text, or nil for
--- "unchanged") joins `updated`; ids not found join `skipped`.
-local function bulk_update(ids, ctx, apply)
+-- bulk_update(ids, ctx, apply, skip_repeats) -> 200 {"updated": [...], "skipped": [...]}: in one
+-- transaction, apply(tx, rec, id) for each distinct id of the project, whose answer (JSON text, or
+-- nil for "unchanged") joins `updated`; ids not found join `skipped`, once per occurrence unless
+-- skip_repeats (bulk_update_tags lists a repeated unknown id each time, bulk_update_verified once).
+local function bulk_update(ids, ctx, apply, skip_repeats)
   local updated, skipped = {}, {}
   store.write(function(tx)
-    each_unique(ids, function(id)
+    local listed = {}
+    for _, id in ipairs(ids) do
       local rec = tx:get(id)
-      if not rec or rec.project_id ~= ctx.project_id then
+      if rec and rec.project_id == ctx.project_id then
+        if not listed[id] then updated[#updated + 1] = apply(tx, rec, id) end
+        listed[id] = true
+      elseif not (skip_repeats and listed[id]) then
         skipped[#skipped + 1] = skipped_json(id)
-      else
-        updated[#updated + 1] = apply(tx, rec, id)
+        listed[id] = true
       end
-    end)
+    end
   end)
   return http.response(200, '{"updated":[' .. concat(updated, ",") .. '],"skipped":[' .. concat(skipped, ",") .. "]}")
 end
@@ -135,15 +128,13 @@ function M.bulk_update_tags(ctx)
     local shown = tostring(action == json.null and "None" or action)
     return http.invalid("invalid_choice", '"' .. shown .. '" is not a valid choice.', "action")
   end
-  local tags = {}
-  if data.tags ~= nil then
-    tags, err = list_field(data.tags, "tags")
-    if not tags then return err end
-    tags, err = defs.string_list(tags, "tags", 255)
-    if not tags then return err end
-    err = max_items(tags, MAX_TAGS, "tags")
-    if err then return err end
-  end
+  local tags
+  tags, err = list_field(data.tags, "tags")       -- required for every action, `set` included (§20.2)
+  if not tags then return err end
+  tags, err = defs.string_list(tags, "tags", 255) -- blank items: 400 `blank` on tags__N
+  if not tags then return err end
+  err = max_items(tags, MAX_TAGS, "tags")
+  if err then return err end
   tags = defs.normalize_tags(tags)
   if #tags == 0 and action ~= "set" then
     return http.invalid("invalid_input", "tags must not be empty for action '" .. action .. "'.", "tags")
@@ -162,8 +153,12 @@ function M.bulk_update_tags(ctx)
 end
 
 -- bulk_update_verified(ctx) -> 200 {"updated": [{id, verified}], "skipped": [{id, reason}]} | 400.
--- Definitions already in the requested state appear in neither list; one transaction.
+-- Definitions already in the requested state appear in neither list; one transaction. Without
+-- the ee package: 400 before the body is read (§20.4).
 function M.bulk_update_verified(ctx)
+  if not ctx.cfg.enterprise then
+    return http.invalid("invalid_input", "Verifying event definitions requires an enterprise license.", nil)
+  end
   local data, ids, err = bulk_body(ctx)
   if not data then return err end
   if data.verified == nil then return http.invalid("required", "This field is required.", "verified") end
@@ -177,7 +172,7 @@ function M.bulk_update_verified(ctx)
     defs.set_verified(rec, verified, ctx.user, stamp)
     rec.updated_by, rec.updated_at = ctx.user, stamp
     return '{"id":' .. json.str(id) .. ',"verified":' .. tostring(verified) .. "}"
-  end)
+  end, true)
 end
 
 return M

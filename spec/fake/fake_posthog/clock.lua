@@ -15,7 +15,7 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- parse(text) -> microseconds, or nil. Accepts YYYY-MM-DD, and YYYY-MM-DD[T ]HH:MM:SS[.f…]
+-- parse(text) -> microseconds, or nil. Accepts YYYY-MM-DD, and YYYY-MM-DD[T ]HH:MM[:SS[.f…]]
 -- followed by nothing (UTC), Z, or an offset ±HH:MM / ±HHMM.
 function M.parse(text)
   if type(text) ~= "string" then return nil end
@@ -23,8 +23,11 @@ function M.parse(text)
   if not y then return nil end
   local h, mi, s, frac, tz = "0", "0", "0", "", ""
   if rest ~= "" then
-    h, mi, s, frac, tz = rest:match("^[T ](%d%d):(%d%d):(%d%d)%.?(%d*)(.*)$")
+    local after
+    h, mi, after = rest:match("^[T ](%d%d):(%d%d)(.*)$")
     if not h then return nil end
+    s, frac, tz = after:match("^:(%d%d)%.?(%d*)(.*)$")
+    if not s then s, frac, tz = "0", "", after end
   end
   local offset = 0
   if tz ~= "" and tz ~= "Z" then

@@ -22,6 +22,8 @@ local DEFAULTS = {
   throttle = false,                  -- true, or {per_second, per_minute, per_hour}
   schema_enforcement_reject = false, -- the schema-enforcement-reject feature flag
   sunset = false,                    -- HTTP-date sent as Sunset on /api/environments/ answers
+  enterprise = true,                 -- false: a self-hosted deployment without the ee package (§20.4)
+  retry_after_header = true,         -- false: 429 answers carry no Retry-After (§16.2, §20.5)
 }
 
 local THROTTLE_WINDOWS = { per_second = 1, per_minute = 60, per_hour = 3600 }
@@ -35,6 +37,8 @@ local CHECKS = {
   metrics_for_keys = is_bool,
   codegen_plain_text = is_bool,
   schema_enforcement_reject = is_bool,
+  enterprise = is_bool,
+  retry_after_header = is_bool,
   missing_uuid_status = function(v) return v == 404 or v == 500 end,
   large_project = function(v) return is_bool(v) or is_count(v) end,
   count_cap = is_count,

@@ -8,6 +8,7 @@ local reqlog = require "fake_posthog.reqlog"
 local seed = require "fake_posthog.seed"
 local defs = require "fake_posthog.defs"
 local taxonomy = require "fake_posthog.taxonomy"
+local ingest = require "fake_posthog.ingest"
 
 local concat = table.concat
 
@@ -26,9 +27,9 @@ local function body(req)
   return value
 end
 
--- reset(b) -> response. Clears definitions, taxonomy, config, faults, the request log and stats,
--- then applies b.config (after the fixture's clock) and loads b.fixture, b.seed, b.definitions,
--- b.property_groups and b.property_definitions, in that order.
+-- reset(b) -> response. Clears definitions, taxonomy, config, faults, the ingestion queue, the
+-- request log and stats, then applies b.config (after the fixture's clock) and loads b.fixture,
+-- b.seed, b.definitions, b.property_groups and b.property_definitions, in that order.
 local function reset(b)
   if b.seed ~= nil and (type(b.seed) ~= "number" or b.seed < 0 or b.seed % 1 ~= 0) then
     return bad("seed must be a non-negative integer")
@@ -39,6 +40,7 @@ local function reset(b)
   end
   config.reset()
   faults.clear()
+  ingest.clear()
   reqlog.reset()
   if b.fixture then config.merge({ now = seed.WORKED_NOW }) end
   if b.config ~= nil then
@@ -100,6 +102,13 @@ function M.handle(req)
   end
   if route == "faults" and method == "GET" then return http.response(200, '{"faults":' .. faults.pending() .. "}") end
   if route == "faults" and method == "DELETE" then faults.clear(); return http.response(200, '{"ok":true}') end
+  if route == "ingest" and method == "POST" then
+    local queued, applied = ingest.add(json.is_array(b.entries) and b.entries or { b })
+    if not queued then return bad(applied) end
+    return http.response(200, '{"queued":' .. queued .. ',"applied":' .. applied .. "}")
+  end
+  if route == "ingest" and method == "GET" then return http.response(200, '{"ingest":' .. ingest.pending() .. "}") end
+  if route == "ingest" and method == "DELETE" then ingest.clear(); return http.response(200, '{"ok":true}') end
   if route == "requests" and method == "GET" then
     return http.response(200, '{"requests":[' .. concat(reqlog.entries(), ",") .. "]}")
   end

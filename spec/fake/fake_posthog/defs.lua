@@ -33,8 +33,26 @@ local function time(us)
   return '"' .. clock.format(us) .. '"'
 end
 
--- encode(rec) -> API JSON of a record, keys in the order of §6.4.
-function M.encode(rec)
+-- encode_oss(rec) -> API JSON of a record as a deployment without the ee package answers (§6.2,
+-- §20.4): the open-source serializer's fields that exist on the model, tags last.
+local function encode_oss(rec)
+  return concat({
+    '{"id":', json.str(rec.id),
+    ',"name":', json.str(rec.name),
+    ',"created_at":', time(rec.created_at),
+    ',"last_seen_at":', time(rec.last_seen_at),
+    ',"enforcement_mode":', json.str(rec.enforcement_mode or "allow"),
+    ',"primary_property":', json.str(rec.primary_property),
+    ',"is_action":false,"post_to_slack":false',
+    ',"tags":', json.array(rec.tags or {}, json.str),
+    "}",
+  })
+end
+
+-- encode(rec[, enterprise]) -> API JSON of a record, keys in the order of §6.4 (EE serializer);
+-- enterprise = false: the open-source serializer's answer.
+function M.encode(rec, enterprise)
+  if enterprise == false then return encode_oss(rec) end
   return concat({
     '{"id":', json.str(rec.id),
     ',"name":', json.str(rec.name),
@@ -58,21 +76,66 @@ function M.encode(rec)
   })
 end
 
--- json(view, rec) -> encode(rec), cached in the store view until the record changes.
-function M.json(view, rec)
-  local text = view.enc[rec.id]
+-- json(view, rec[, enterprise]) -> encode(rec, enterprise), cached in the store view until the
+-- record changes.
+function M.json(view, rec, enterprise)
+  local cache = enterprise == false and view.enc_oss or view.enc
+  local text = cache[rec.id]
   if not text then
-    text = M.encode(rec)
-    view.enc[rec.id] = text
+    text = M.encode(rec, enterprise)
+    cache[rec.id] = text
   end
   return text
 end
+
+-- Python's str.isspace() characters (what str.strip() removes), as UTF-8 byte sequences by length.
+local SPACE_1 = "[\t\n\v\f\r\28-\31 ]"
+local SPACE_2 = { ["\194\133"] = true, ["\194\160"] = true }
+local SPACE_3 = {
+  ["\225\154\128"] = true, ["\226\128\168"] = true, ["\226\128\169"] = true, ["\226\128\175"] = true,
+  ["\226\129\159"] = true, ["\227\128\128"] = true,
+}
+for b = 128, 138 do SPACE_3["\226\128" .. string.char(b)] = true end   -- U+2000..U+200A
+
+-- space_at(s, i) -> byte length of the white-space character starting at byte i, or nil.
+local function space_at(s, i)
+  if s:find("^" .. SPACE_1, i) then return 1 end
+  if SPACE_2[s:sub(i, i + 1)] then return 2 end
+  if SPACE_3[s:sub(i, i + 2)] then return 3 end
+  return nil
+end
+
+-- space_before(s, j) -> byte length of the white-space character ending at byte j, or nil.
+local function space_before(s, j)
+  if j >= 1 and s:sub(j, j):find("^" .. SPACE_1) then return 1 end
+  if j >= 2 and SPACE_2[s:sub(j - 1, j)] then return 2 end
+  if j >= 3 and SPACE_3[s:sub(j - 2, j)] then return 3 end
+  return nil
+end
+
+-- strip(s) -> s without leading and trailing white space, as Python's str.strip() (Unicode
+-- white space included: a tag of U+00A0 alone is blank for PostHog).
+function M.strip(s)
+  local i, j = 1, #s
+  while i <= j do
+    local n = space_at(s, i)
+    if not n then break end
+    i = i + n
+  end
+  while j >= i do
+    local n = space_before(s, j)
+    if not n then break end
+    j = j - n
+  end
+  return s:sub(i, j)
+end
+local strip = M.strip
 
 -- normalize_tags(list) -> tags trimmed, lower-cased, de-duplicated, first occurrence kept (§6.6).
 function M.normalize_tags(list)
   local out, seen = {}, {}
   for _, tag in ipairs(list) do
-    tag = tag:match("^%s*(.-)%s*$"):lower()
+    tag = strip(tag):lower()
     if not seen[tag] then
       seen[tag] = true
       out[#out + 1] = tag
@@ -101,7 +164,7 @@ end
 M.pytype = pytype
 
 -- char_field(v, opts, attr) -> string | nil, 400 response. DRF CharField: numbers become text,
--- whitespace is trimmed; opts: null_ok, blank_ok, max.
+-- white space is trimmed (Python's strip), NUL refused; opts: null_ok, blank_ok, max.
 local function char_field(v, opts, attr)
   if v == json.null then
     if opts.null_ok then return json.null end
@@ -112,10 +175,13 @@ local function char_field(v, opts, attr)
   elseif type(v) ~= "string" then
     return nil, http.invalid("invalid_input", "Not a valid string.", attr)
   end
-  v = v:match("^%s*(.-)%s*$")
+  v = strip(v)
   if v == "" and not opts.blank_ok then return nil, http.invalid("blank", "This field may not be blank.", attr) end
   if opts.max and chars(v) > opts.max then
     return nil, http.invalid("max_length", "Ensure this field has no more than " .. opts.max .. " characters.", attr)
+  end
+  if v:find("%z") then
+    return nil, http.invalid("null_characters_not_allowed", "Null characters are not allowed.", attr)
   end
   return v
 end
@@ -143,21 +209,58 @@ local function bool_field(v, null_ok, attr)
 end
 M.bool_field = bool_field
 
--- string_list(v, attr, max_item) -> list | nil, 400 response. DRF ListField of CharField.
-local function string_list(v, attr, max_item)
-  if v == json.null then return nil, http.invalid("null", "This field may not be null.", attr) end
+-- list_type(v, attr) -> nil when v is a JSON array, else the 400 of a DRF ListField (null, not_a_list).
+local function list_type(v, attr)
+  if v == json.null then return http.invalid("null", "This field may not be null.", attr) end
   if type(v) ~= "table" or not json.is_array(v) then
-    return nil, http.invalid("not_a_list", 'Expected a list of items but got type "' .. pytype(v) .. '".', attr)
+    return http.invalid("not_a_list", 'Expected a list of items but got type "' .. pytype(v) .. '".', attr)
   end
+  return nil
+end
+M.list_type = list_type
+
+-- string_list(v, attr, max_item) -> list | nil, 400 response. DRF ListField of CharField (blank
+-- items refused, like DRF's default allow_blank = False: `tags__N` / `blank`).
+local function string_list(v, attr, max_item)
+  local err = list_type(v, attr)
+  if err then return nil, err end
   local out = {}
   for i, item in ipairs(v) do
-    local s, err = char_field(item, { blank_ok = true, max = max_item }, attr .. "__" .. (i - 1))
+    local s
+    s, err = char_field(item, { max = max_item }, attr .. "__" .. (i - 1))
     if not s then return nil, err end
     out[i] = s
   end
   return out
 end
 M.string_list = string_list
+
+local TAG_MAX = 255          -- Tag.name's max_length
+
+-- definition_tags(v) -> normalised tags, server_fault (bool) | nil, nil, 400 response. The `tags`
+-- of a create or update body: a plain ListField in PostHog, its items tagified after the
+-- definition is saved. A blank or white-space-only item is refused like a bulk tag (400 `blank`
+-- on `tags__N`, so the fake never stores ""); an item that is not a string or is longer than 255
+-- characters after trimming makes PostHog's tagify or Tag row fail: server_fault is then true
+-- and the caller answers the generic 500 once the rest of the body is valid (§20.2).
+local function definition_tags(v)
+  local err = list_type(v, "tags")
+  if err then return nil, nil, err end
+  local fault = false
+  for i, item in ipairs(v) do
+    if type(item) ~= "string" then
+      fault = true
+    else
+      local trimmed = strip(item)
+      if trimmed == "" then
+        return nil, nil, http.invalid("blank", "This field may not be blank.", "tags__" .. (i - 1))
+      end
+      if chars(trimmed) > TAG_MAX then fault = true end
+    end
+  end
+  if fault then return {}, true end
+  return M.normalize_tags(v), false
+end
 
 -- owner_field(v) -> user id (or json.null) | nil, 400 response. DRF PrimaryKeyRelatedField.
 local function owner_field(v)
@@ -180,58 +283,139 @@ function M.not_object(data)
   return http.invalid("invalid_input", "Invalid data. Expected a dictionary, but got " .. pytype(data) .. ".", nil)
 end
 
--- validate(body, creating, cfg) -> fields (validated, json.null = clear) | nil, 400 response.
--- Fields are checked in the serializer's order; only the first error is reported (§15.1).
-function M.validate(body, creating, cfg)
+-- duplicate(name) -> the 400 of a create whose name exists in the project.
+function M.duplicate(name)
+  return http.invalid("invalid_input", "Event definition with name '" .. name .. "' already exists", "name")
+end
+
+-- Field checks of create/update bodies: check(f, v, cfg) -> nil | 400 response; each stores its
+-- validated value in f (json.null = clear).
+
+local function check_name(f, v)
+  local err
+  f.name, err = char_field(v, { max = 400 }, "name")
+  return err
+end
+
+local function check_owner(f, v)
+  local err
+  f.owner, err = owner_field(v)
+  return err
+end
+
+local function check_description(f, v)
+  local err
+  f.description, err = char_field(v, { null_ok = true, blank_ok = true }, "description")
+  return err
+end
+
+local function check_tags(f, v)
+  local tags, fault, err = definition_tags(v)
+  f.tags, f.server_fault = tags, f.server_fault or fault
+  return err
+end
+
+local function check_verified(f, v)
+  local err
+  f.verified, err = bool_field(v, false, "verified")
+  return err
+end
+
+local function check_hidden(f, v)
+  local err
+  f.hidden, err = bool_field(v, true, "hidden")
+  return err
+end
+
+local function check_enforcement_mode(f, v)
+  if v == json.null then return http.invalid("null", "This field may not be null.", "enforcement_mode") end
+  if v ~= "allow" and v ~= "reject" then
+    local shown = type(v) == "number" and string.format("%g", v) or tostring(v)
+    return http.invalid("invalid_choice", '"' .. shown .. '" is not a valid choice.', "enforcement_mode")
+  end
+  f.enforcement_mode = v
+end
+
+local function check_primary_property(f, v)
+  local err
+  f.primary_property, err = char_field(v, { null_ok = true, max = 400 }, "primary_property")
+  return err
+end
+
+local function check_post_to_slack(_, v)
+  local ok, err = bool_field(v, false, "post_to_slack")
+  if ok == nil then return err end
+end
+
+local function check_default_columns(f, v)
+  local err
+  f.default_columns, err = string_list(v, "default_columns")
+  return err
+end
+
+local DATETIME_FORMAT = "Datetime has wrong format. Use one of these formats instead: "
+  .. "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+
+-- datetime_check(attr) -> check of a DRF DateTimeField that allows null (ISO-8601 with a time;
+-- no zone = UTC).
+local function datetime_check(attr)
+  return function(f, v)
+    if v == json.null then f[attr] = json.null; return nil end
+    local us = type(v) == "string" and v:find("^%d%d%d%d%-%d%d%-%d%d[T ]") and clock.parse(v)
+    if not us then return http.invalid("invalid_input", DATETIME_FORMAT, attr) end
+    f[attr] = us
+  end
+end
+
+-- Writable fields in serializer order. EE (§6.2): name only on create. Without the ee package
+-- (§20.4): name writable on every method, created_at and last_seen_at writable (ignored on create).
+local EE_FIELDS = {
+  { "owner", check_owner }, { "description", check_description }, { "tags", check_tags },
+  { "verified", check_verified }, { "hidden", check_hidden }, { "enforcement_mode", check_enforcement_mode },
+  { "primary_property", check_primary_property }, { "post_to_slack", check_post_to_slack },
+  { "default_columns", check_default_columns },
+}
+local EE_CREATE_FIELDS = { { "name", check_name } }
+for _, field in ipairs(EE_FIELDS) do EE_CREATE_FIELDS[#EE_CREATE_FIELDS + 1] = field end
+local OSS_FIELDS = {
+  { "name", check_name }, { "created_at", datetime_check("created_at") },
+  { "last_seen_at", datetime_check("last_seen_at") }, { "tags", check_tags },
+  { "enforcement_mode", check_enforcement_mode }, { "primary_property", check_primary_property },
+  { "post_to_slack", check_post_to_slack },
+}
+-- Fields the open-source serializer refuses, in the order it reports them (§20.4).
+local EE_ONLY = { "description", "verified", "hidden" }
+
+-- validate(body, method, cfg[, taken]) -> fields | nil, 400 response. method: "POST" (create),
+-- "PUT" or "PATCH"; cfg.enterprise picks the serializer; taken(name) -> true when a create's name
+-- exists already (validate_name, reported with the name). Field checks run in the serializer's order, then
+-- the cross-field rules; only the first error is reported (§15.1). fields.server_fault: the body
+-- is valid but PostHog would fail saving it (answer 500, §20.2).
+function M.validate(body, method, cfg, taken)
   local f, err = {}, M.not_object(body)
   if err then return nil, err end
-  if creating then
-    if body.name == nil then return nil, http.invalid("required", "This field is required.", "name") end
-    f.name, err = char_field(body.name, { max = 400 }, "name")
-    if not f.name then return nil, err end
+  local enterprise = cfg.enterprise
+  local name_required = method == "POST" or (not enterprise and method == "PUT")
+  if name_required and body.name == nil then
+    return nil, http.invalid("required", "This field is required.", "name")
   end
-  if body.owner ~= nil then
-    f.owner, err = owner_field(body.owner)
-    if not f.owner then return nil, err end
-  end
-  if body.description ~= nil then
-    f.description, err = char_field(body.description, { null_ok = true, blank_ok = true }, "description")
-    if not f.description then return nil, err end
-  end
-  if body.tags ~= nil then
-    f.tags, err = string_list(body.tags, "tags", 255)
-    if not f.tags then return nil, err end
-    f.tags = M.normalize_tags(f.tags)
-  end
-  if body.verified ~= nil then
-    f.verified, err = bool_field(body.verified, false, "verified")
-    if f.verified == nil then return nil, err end
-  end
-  if body.hidden ~= nil then
-    f.hidden, err = bool_field(body.hidden, true, "hidden")
-    if f.hidden == nil then return nil, err end
-  end
-  if body.enforcement_mode ~= nil then
-    local mode = body.enforcement_mode
-    if mode == json.null then return nil, http.invalid("null", "This field may not be null.", "enforcement_mode") end
-    if mode ~= "allow" and mode ~= "reject" then
-      local shown = type(mode) == "number" and string.format("%g", mode) or tostring(mode)
-      return nil, http.invalid("invalid_choice", '"' .. shown .. '" is not a valid choice.', "enforcement_mode")
+  local fields = enterprise and EE_FIELDS or OSS_FIELDS
+  if enterprise and method == "POST" then fields = EE_CREATE_FIELDS end
+  for _, field in ipairs(fields) do
+    local key = field[1]
+    if body[key] ~= nil then
+      err = field[2](f, body[key], cfg)
+      if err then return nil, err end
+      if key == "name" and method == "POST" and taken and taken(f.name) then return nil, M.duplicate(f.name) end
     end
-    f.enforcement_mode = mode
   end
-  if body.primary_property ~= nil then
-    f.primary_property, err = char_field(body.primary_property, { null_ok = true, max = 400 }, "primary_property")
-    if not f.primary_property then return nil, err end
-  end
-  if body.post_to_slack ~= nil then
-    local ok
-    ok, err = bool_field(body.post_to_slack, false, "post_to_slack")
-    if ok == nil then return nil, err end
-  end
-  if body.default_columns ~= nil then
-    f.default_columns, err = string_list(body.default_columns, "default_columns")
-    if not f.default_columns then return nil, err end
+  if not enterprise then
+    for _, key in ipairs(EE_ONLY) do
+      if body[key] ~= nil then
+        return nil, http.invalid("invalid_input", "This field is not supported by this deployment.", key)
+      end
+    end
+    if method == "POST" then f.created_at, f.last_seen_at = nil, nil end
   end
   if f.verified == true and f.hidden == true then
     return nil, http.invalid("invalid_input", "An event cannot be both hidden and verified", nil)
@@ -262,8 +446,12 @@ function M.set_verified(rec, verified, user, stamp)
   end
 end
 
--- apply(rec, f, user, stamp) -> rec; applies validated fields (name excluded) and the rules of §10.
+-- apply(rec, f, user, stamp) -> rec; applies validated fields and the rules of §10 (f.name only
+-- when the caller means to rename: creates have it in the new record already).
 function M.apply(rec, f, user, stamp)
+  if f.name ~= nil then rec.name = f.name end
+  if f.created_at ~= nil then rec.created_at = unnull(f.created_at) end
+  if f.last_seen_at ~= nil then rec.last_seen_at = unnull(f.last_seen_at) end
   if f.owner ~= nil then rec.owner = unnull(f.owner) end
   if f.description ~= nil then rec.description = unnull(f.description) end
   if f.tags ~= nil then rec.tags = f.tags end

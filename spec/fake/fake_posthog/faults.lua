@@ -104,9 +104,13 @@ function M.take(req)
   end)
 end
 
--- default_response(status, retry_after) -> a plausible PostHog body for an injected status.
-local function default_response(status, retry_after)
-  if status == 429 then return http.throttled(retry_after or 1) end
+-- default_response(status, retry_after, cfg) -> a plausible PostHog body for an injected status.
+-- A 429 carries Retry-After (retry_after, default 1) unless cfg.retry_after_header is false and
+-- the fault gave none.
+local function default_response(status, retry_after, cfg)
+  if status == 429 then
+    return http.throttled(retry_after or 1, retry_after ~= nil or cfg.retry_after_header)
+  end
   if status == 503 then
     return http.error(503, "server_error", "event_definitions_timeout",
       "Loading events took too long. Try a narrower search, or try again in a moment.", nil)
@@ -115,9 +119,9 @@ local function default_response(status, retry_after)
   return http.error(status, "invalid_request", "error", "Injected fault.", nil)
 end
 
--- response(f) -> the response of a status fault or of the actions html and malformed.
+-- response(f, cfg) -> the response of a status fault or of the actions html and malformed.
 -- Headers given as JSON null remove a default header (e.g. Retry-After of a default 429).
-function M.response(f)
+function M.response(f, cfg)
   if f.action == "html" then return http.response(502, HTML_502, "text/html") end
   if f.action == "malformed" then return http.response(200, MALFORMED) end
   local headers = f.headers or {}
@@ -127,7 +131,7 @@ function M.response(f)
     for k, v in pairs(headers) do
       if k:lower() == "retry-after" then retry_after = tonumber(v) end
     end
-    res = default_response(f.status, retry_after)
+    res = default_response(f.status, retry_after, cfg)
   elseif type(f.body) == "string" then
     res = http.response(f.status, f.body, "text/plain; charset=utf-8")
   else

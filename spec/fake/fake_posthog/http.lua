@@ -87,12 +87,13 @@ function M.server_error()
   return M.error(500, "server_error", "error", "A server error occurred.", nil)
 end
 
--- throttled(wait) -> 429 with DRF's text and Retry-After; wait in seconds, rounded up.
-function M.throttled(wait)
+-- throttled(wait[, retry_after]) -> 429 with DRF's text; wait in seconds, rounded up. Retry-After
+-- carries the same integer unless retry_after is false (PostHog may omit it, §16.2, §20.5).
+function M.throttled(wait, retry_after)
   wait = ceil(wait)
   local res = M.error(429, "throttled_error", "throttled",
     "Request was throttled. Expected available in " .. wait .. (wait == 1 and " second." or " seconds."), nil)
-  res.headers["Retry-After"] = tostring(wait)
+  if retry_after ~= false then res.headers["Retry-After"] = tostring(wait) end
   return res
 end
 

@@ -78,13 +78,41 @@ local function string_set(list)
   return set
 end
 
--- ordering(q) -> list of sort keys from every `ordering` value (repeated and/or comma-joined), or nil.
+-- excluded_names(text) -> set of names | nil, exclude_all (bool), error response | nil. PostHog
+-- runs list(set(orjson.loads(text))) and binds it to `NOT name = ANY(%s)`: a JSON array of
+-- strings names the definitions to drop; a JSON string drops its single characters and an object
+-- its keys (Python iterates them); a null item makes the condition NULL for every row, which then
+-- all drop; invalid JSON, a number, true/false/null, or items that are numbers, booleans, arrays
+-- or objects (unhashable, or not text for Postgres) end in the generic 500 (§7.1, §20.1).
+local function excluded_names(text)
+  local value = json.decode(text)
+  local set, all = {}, false
+  if type(value) == "string" then
+    for ch in value:gmatch("[%z\1-\127\194-\244][\128-\191]*") do set[ch] = true end
+  elseif type(value) == "table" and json.is_array(value) then
+    for _, item in ipairs(value) do
+      if item == json.null then all = true
+      elseif type(item) == "string" then set[item] = true
+      else return nil, nil, http.server_error() end
+    end
+  elseif type(value) == "table" then
+    for k in pairs(value) do set[k] = true end
+  else
+    return nil, nil, http.server_error()
+  end
+  return set, all, nil
+end
+
+-- ordering(q) -> list of sort keys from every `ordering` value (repeated and/or comma-joined), or
+-- nil. Like PostHog, a piece names a key once every "-" is removed from it, and any "-" in it
+-- means descending ("--name" and "na-me" are name descending).
 local function ordering(q)
   local keys
   for _, value in ipairs(q.all.ordering or {}) do
     for piece in value:gmatch("[^,]+") do
-      local desc = piece:sub(1, 1) == "-"
-      local spec = ORDER_KEYS[desc and piece:sub(2) or piece]
+      local bare = piece:gsub("%-", "")
+      local desc = bare ~= piece
+      local spec = ORDER_KEYS[bare]
       if spec then
         keys = keys or {}
         keys[#keys + 1] = { field = spec.field, date = spec.date, desc = desc }
@@ -159,11 +187,11 @@ local function matching(view, project_id, q, cfg)
       names[piece] = true
     end
   end
-  local excluded
-  if last.excluded_properties then
-    local list = json.decode(last.excluded_properties)
-    if list == nil then return nil, http.server_error() end
-    if type(list) == "table" then excluded = string_set(list) end
+  local excluded, exclude_all
+  if last.excluded_properties and last.excluded_properties ~= "" then
+    local err
+    excluded, exclude_all, err = excluded_names(last.excluded_properties)
+    if err then return nil, err end
   end
   local tags
   if last.tags then
@@ -171,8 +199,10 @@ local function matching(view, project_id, q, cfg)
     if type(list) == "table" and json.is_array(list) then tags = string_set(list) end
   end
   local stale_before = (last.exclude_stale or ""):lower() == "true" and config.now_us(cfg) - STALE_US
-  local exclude_hidden = (last.exclude_hidden or ""):lower() == "true"
-  local verified = last.verified and last.verified:lower() == "true"
+  -- exclude_hidden and verified exist only with the ee package (§7.1, §20.4).
+  local exclude_hidden = cfg.enterprise and (last.exclude_hidden or ""):lower() == "true"
+  local verified_param = cfg.enterprise and last.verified or nil
+  local verified = verified_param and verified_param:lower() == "true"
   local core = defs.CORE
 
   local out = {}
@@ -188,6 +218,7 @@ local function matching(view, project_id, q, cfg)
       end
     end
     if keep and names then keep = names[name] == true end
+    if keep and exclude_all then keep = false end
     if keep and excluded then keep = not excluded[name] end
     if keep and tags then
       keep = false
@@ -197,13 +228,13 @@ local function matching(view, project_id, q, cfg)
     end
     if keep and stale_before then keep = rec.last_seen_at == nil or rec.last_seen_at > stale_before end
     if keep and exclude_hidden then keep = rec.hidden ~= true end
-    if keep and last.verified then
+    if keep and verified_param then
       if verified then keep = rec.verified or core[name] or false
       else keep = not rec.verified and not core[name] end
     end
     if keep then out[#out + 1] = rec end
   end
-  local sparse = terms ~= nil or stale_before ~= false or last.verified ~= nil or names ~= nil
+  local sparse = terms ~= nil or stale_before ~= false or verified_param ~= nil or names ~= nil
     or tags ~= nil or event_type == "event_posthog"
   return out, sparse, terms ~= nil
 end
@@ -255,7 +286,9 @@ local function page(view, req, project_id, cfg)
   local count, capped = #matched, false
   if large and count >= cfg.count_cap then count, capped = cfg.count_cap, true end
   local items = {}
-  for i = offset + 1, math.min(offset + limit, #matched) do items[#items + 1] = defs.json(view, matched[i]) end
+  for i = offset + 1, math.min(offset + limit, #matched) do
+    items[#items + 1] = defs.json(view, matched[i], cfg.enterprise)
+  end
 
   local has_next
   if capped then has_next = #items >= limit else has_next = offset + limit < count end

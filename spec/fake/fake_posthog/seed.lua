@@ -119,6 +119,9 @@ function M.given(tx, d, now)
   rec.default_columns = strings(d.default_columns, "default_columns")
   rec.media_preview_urls = strings(d.media_preview_urls, "media_preview_urls")
   rec.tags = defs.normalize_tags(strings(d.tags, "tags"))
+  for _, tag in ipairs(rec.tags) do
+    if tag == "" then fail("tags must not be blank (PostHog refuses them, §20.2)") end
+  end
   rec.query_usage_30_day = d.query_usage_30_day or 0
   return rec
 end

@@ -24,7 +24,7 @@ local function run(req, cfg)
   if not fault then return api.dispatch(req, cfg) end
   local name = fault.action or tostring(fault.status)
   if fault.status or fault.action == "html" or fault.action == "malformed" then
-    return faults.response(fault), nil, name
+    return faults.response(fault, cfg), nil, name
   end
   if fault.action == "delay" then
     ngx.sleep(fault.seconds)

@@ -41,7 +41,8 @@ local function decode_record(text)
   return rec
 end
 
-local view = { gen = -1, order = {}, raw = {}, recs = {}, enc = {}, taxonomy = EMPTY_TAXONOMY, by_name = {} }
+local view = { gen = -1, order = {}, raw = {}, recs = {}, enc = {}, enc_oss = {}, taxonomy = EMPTY_TAXONOMY,
+  by_name = {} }
 
 -- index(order, recs) -> by_name[project_id][name] = record.
 local function index(order, recs)
@@ -59,14 +60,14 @@ end
 local function load(gen)
   local ids_raw = state:get("ids") or "[]"
   local order = ids_raw == view.ids_raw and view.order or json.decode(ids_raw)
-  local raw, recs, enc = {}, {}, {}
+  local raw, recs, enc, enc_oss = {}, {}, {}, {}
   for i = 1, #order do
     local id = order[i]
     local text = state:get("def:" .. id)
     if not text then return nil end
     raw[id] = text
     if text == view.raw[id] then
-      recs[id], enc[id] = view.recs[id], view.enc[id]
+      recs[id], enc[id], enc_oss[id] = view.recs[id], view.enc[id], view.enc_oss[id]
     else
       recs[id] = decode_record(text)
     end
@@ -75,13 +76,14 @@ local function load(gen)
   local taxonomy = view.taxonomy
   if tax_raw ~= view.tax_raw then taxonomy = tax_raw and json.decode(tax_raw) or EMPTY_TAXONOMY end
   return {
-    gen = gen, ids_raw = ids_raw, order = order, raw = raw, recs = recs, enc = enc,
+    gen = gen, ids_raw = ids_raw, order = order, raw = raw, recs = recs, enc = enc, enc_oss = enc_oss,
     tax_raw = tax_raw, taxonomy = taxonomy, by_name = index(order, recs), memo = {},
   }
 end
 
 -- current() -> the consistent view of the latest state. Fields: order (ids), recs (id -> record),
--- by_name, taxonomy, enc (per-record encoded API JSON, filled by users), memo (per-view cache).
+-- by_name, taxonomy, enc / enc_oss (per-record encoded API JSON with / without the ee package,
+-- filled by users), memo (per-view cache).
 function M.current()
   while true do
     local gen = state:get("gen") or 0

@@ -8,8 +8,9 @@ local rt = shm.runtime
 
 local M = {}
 
--- check(key, windows) -> nil when allowed, else the 429 response. windows: config.windows.
-function M.check(key, windows)
+-- check(key, windows[, retry_after]) -> nil when allowed, else the 429 response. windows:
+-- config.windows; retry_after: config.retry_after_header (false: no Retry-After header).
+function M.check(key, windows, retry_after)
   if #windows == 0 then return nil end
   ngx.update_time()
   local now = ngx.now()
@@ -38,7 +39,7 @@ function M.check(key, windows)
   end)
   if not wait then return nil end
   reqlog.throttled()
-  return http.throttled(wait)
+  return http.throttled(wait, retry_after)
 end
 
 return M
