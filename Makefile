@@ -7,10 +7,15 @@ CC          ?= cc
 CFLAGS      ?= -O2 -g
 WARN        := -Wall -Wextra -Wno-unused-parameter -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 PIC         := -fPIC -fvisibility=hidden
-DEP_CFLAGS   = $(shell pkg-config --cflags libcurl yajl 2>/dev/null)
-DEP_LIBS     = $(shell pkg-config --libs libcurl yajl 2>/dev/null || echo -lcurl -lyajl)
-SOURCES     := $(wildcard src/*.c)
-HEADERS     := $(wildcard src/*.h)
+YAJL_CFLAGS  = $(shell pkg-config --cflags yajl 2>/dev/null)
+YAJL_LIBS    = $(shell pkg-config --libs yajl 2>/dev/null || echo -lyajl)
+CURL_CFLAGS  = $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS    = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+HEADERS     := $(wildcard src/*.h src/*/*.h)
+# The sans-IO core links yajl only; the libcurl driver links libcurl only. Both compile the
+# buffer and the header normalisation (hidden symbols, so each .so has its own copy).
+CORE_SOURCES := src/core.c src/clock.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
+CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 
 lua_inc_5.4 := /usr/include/lua5.4
 lua_inc_5.1 := /usr/include/lua5.1
@@ -23,18 +28,30 @@ DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5
   lua-busted luarocks libcurl4-openssl-dev libyajl-dev pkg-config nginx libnginx-mod-http-lua \
   lua-resty-core lua-check lua-ldoc lua-argparse lua-socket valgrind clang curl ca-certificates openssl
 
-core_so = $(BUILD)/$(1)/posthog/event_definitions/core.so
-CORES   := $(foreach v,$(LUAS),$(call core_so,$(v)))
+core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
+libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
+faults_so  = $(BUILD)/$(1)/alloc_faults.so
+MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call faults_so,$(v)))
 
-.PHONY: all deps test demo lint valgrind bench install fake-server clean
-all: $(CORES)
+.PHONY: all deps test demo lint valgrind bench install fake-server check-links clean
+all: $(MODULES)
 
-define core_rule
-$(call core_so,$(1)): $(SOURCES) $(HEADERS) Makefile
+# -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
+define module_rules
+$(call core_so,$(1)): $(CORE_SOURCES) $(HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -I$$(lua_inc_$(1)) $$(DEP_CFLAGS) -shared -Wl,-z,nodelete -o $$@ $$(SOURCES) $$(DEP_LIBS)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
+	  $$(CORE_SOURCES) $$(YAJL_LIBS)
+$(call libcurl_so,$(1)): $(CURL_SOURCES) $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(CURL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
+	  $$(CURL_SOURCES) $$(CURL_LIBS)
+# test only (spec/04-alloc_faults_spec.lua), never installed
+$(call faults_so,$(1)): spec/support/alloc_faults.c src/compat.h Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) -shared -Wl,-z,nodelete -o $$@ $$<
 endef
-$(foreach v,$(LUAS),$(eval $(call core_rule,$(v))))
+$(foreach v,$(LUAS),$(eval $(call module_rules,$(v))))
 
 ## deps: install the Debian packages that are missing (as root), or print the command to run.
 deps:
@@ -73,14 +90,18 @@ bench: deps
 fake-server: deps
 	@spec/fake/start --foreground
 
-## install: install the rock for Lua 5.4 and 5.1 with LuaRocks, offline (Debian keeps curl.h and
-## the libraries under the multiarch directories, which LuaRocks does not search by itself).
-MULTIARCH    = $(shell $(CC) -print-multiarch)
-ROCK_DIRS    = CURL_INCDIR=/usr/include/$(MULTIARCH) CURL_LIBDIR=/usr/lib/$(MULTIARCH) \
-               YAJL_LIBDIR=/usr/lib/$(MULTIARCH)
+## install: install the rock for Lua 5.4 and 5.1 with LuaRocks, offline, with no variables (the
+## rockspec finds libcurl and yajl itself, Debian's multiarch directories included).
 install: deps
-	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec $(ROCK_DIRS)
-	luarocks --lua-version=5.1 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec $(ROCK_DIRS)
+	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
+	luarocks --lua-version=5.1 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
+
+## check-links: the sans-IO core must not link libcurl (nginx workers load it), nor the driver yajl.
+check-links: all
+	@for v in $(LUAS); do \
+	  if ldd $(call core_so,$$v) | grep -q libcurl; then echo "check-links: $(call core_so,$$v) links libcurl" >&2; exit 1; fi; \
+	  if ldd $(call libcurl_so,$$v) | grep -q libyajl; then echo "check-links: $(call libcurl_so,$$v) links yajl" >&2; exit 1; fi; \
+	done; echo "check-links: the core links no libcurl, the driver no yajl"
 
 clean:
 	rm -rf $(BUILD)

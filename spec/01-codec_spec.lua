@@ -1,4 +1,4 @@
--- The C core's JSON codec: core.encode, core.decode and core.decode_response.
+-- The C core's JSON codec: core.encode, core.decode, core.decode_response and core.fields.
 local core = require "posthog.event_definitions.core"
 
 local has_integers = math.type ~= nil
@@ -44,12 +44,13 @@ describe("core.encode", function()
     assert.equal(2 ^ 63, core.decode(core.encode(2 ^ 63)))
   end)
 
-  it("refuses NaN and infinity", function()
+  it("refuses NaN and infinity with a validation error", function()
     local s, err = core.encode(0 / 0)
     assert.is_nil(s)
-    assert.equal("cannot encode NaN or infinity", err)
-    assert.same({ nil, "cannot encode NaN or infinity" }, { core.encode({ x = math.huge }) })
-    assert.same({ nil, "cannot encode NaN or infinity" }, { core.encode({ -math.huge }) })
+    assert.same({ kind = "validation", detail = "cannot encode NaN or infinity" }, err)
+    local refused = { nil, { kind = "validation", detail = "cannot encode NaN or infinity" } }
+    assert.same(refused, { core.encode({ x = math.huge }) })
+    assert.same(refused, { core.encode({ -math.huge }) })
   end)
 
   it("escapes strings and passes UTF-8 through", function()
@@ -71,7 +72,8 @@ describe("core.encode", function()
     assert.equal('[null,"x"]', core.encode({ core.null, "x" }))
     local s, err = core.encode({ 1, 2, x = 3 })
     assert.is_nil(s)
-    assert.matches("keys", err)
+    assert.equal("validation", err.kind)
+    assert.equal("cannot encode a table whose keys are neither all strings nor exactly 1..n", err.detail)
     assert.is_nil((core.encode({ [1] = 1, [3] = 3 })))
     assert.is_nil((core.encode({ [true] = 1 })))
   end)
@@ -83,8 +85,8 @@ describe("core.encode", function()
   end)
 
   it("refuses values JSON cannot hold", function()
-    assert.matches("cannot encode a function", select(2, core.encode({ f = print })))
-    assert.matches("cannot encode", select(2, core.encode(io.stdout)))
+    assert.equal("cannot encode a function", select(2, core.encode({ f = print })).detail)
+    assert.equal("cannot encode a userdata", select(2, core.encode(io.stdout)).detail)
   end)
 
   it("stops at 100 levels of nesting, and on cycles", function()
@@ -95,7 +97,7 @@ describe("core.encode", function()
     t[1] = {}
     local s, err = core.encode(deep)
     assert.is_nil(s)
-    assert.matches("nested deeper than 100", err)
+    assert.equal("cannot encode: nested deeper than 100 levels (or a cycle)", err.detail)
     local cycle = {}
     cycle.self = cycle
     assert.is_nil((core.encode(cycle)))
@@ -150,7 +152,7 @@ describe("core.encode with the definition shape", function()
     for _, case in ipairs(cases) do
       local s, err = enc(case[1])
       assert.is_nil(s)
-      assert.equal(case[2], err)
+      assert.same({ kind = "validation", detail = case[2] }, err)
     end
   end)
 
@@ -231,7 +233,7 @@ describe("core.decode", function()
     assert.equal('["é😀",12345678901234,"\\"quoted\\""]', core.encode(core.decode(texts[2])))
   end)
 
-  it("returns nil and a short message for bad input, never raising", function()
+  it("returns nil and a decode error with a short detail for bad input, never raising", function()
     local cases = {
       { "", "empty input" },
       { "  \n\t ", "empty input" },
@@ -252,16 +254,17 @@ describe("core.decode", function()
       local ok, v, err = pcall(core.decode, case[1])
       assert.is_true(ok)
       assert.is_nil(v)
-      assert.is_string(err)
-      assert.matches("^decode: ", err)
-      assert.truthy(err:find(case[2], 1, true), err)
-      assert.is_true(#err <= 120, err)
+      assert.equal("decode", err.kind)
+      assert.is_string(err.detail)
+      assert.matches("^decode: ", err.detail)
+      assert.truthy(err.detail:find(case[2], 1, true), err.detail)
+      assert.is_true(#err.detail <= 120, err.detail)
     end
   end)
 
   it("reports the byte offset without echoing the body", function()
     local body = '{"secret_value":"' .. string.rep("s", 500) .. '", oops}'
-    local _, err = core.decode(body)
+    local err = select(2, core.decode(body)).detail
     assert.matches("at byte %d+", err)
     assert.falsy(err:find("sss", 1, true))
     assert.is_true(#err <= 120)
@@ -271,7 +274,7 @@ describe("core.decode", function()
     assert.is_table(core.decode(string.rep("[", 100) .. string.rep("]", 100)))
     local v, err = core.decode(string.rep("[", 101) .. string.rep("]", 101))
     assert.is_nil(v)
-    assert.equal("decode: nested deeper than 100 levels", err)
+    assert.same({ kind = "decode", detail = "decode: nested deeper than 100 levels" }, err)
     assert.is_nil((core.decode(string.rep('{"a":', 200) .. "1" .. string.rep("}", 200))))
   end)
 
@@ -311,14 +314,15 @@ describe("core.decode with shapes", function()
       { '{"id":{}}', "decode: field 'id' expected string" },
       { '{"owner":"x"}', "decode: field 'owner' expected user object or id" },
       { '{"action_id":1.5}', "decode: field 'action_id' expected integer" },
-      { '[]', "decode: expected an object (shape 'definition')" },
-      { '"x"', "decode: expected an object (shape 'definition')" },
-      { 'null', "decode: expected an object (shape 'definition')" },
+      { '[]', "decode: expected a JSON object, got array" },
+      { '"x"', "decode: expected a JSON object, got string" },
+      { 'null', "decode: expected a JSON object, got null" },
+      { '1.5', "decode: expected a JSON object, got number" },
     }
     for _, case in ipairs(cases) do
       local v, err = core.decode(case[1], "definition")
       assert.is_nil(v)
-      assert.equal(case[2], err)
+      assert.same({ kind = "decode", detail = case[2] }, err)
     end
   end)
 
@@ -336,22 +340,75 @@ describe("core.decode with shapes", function()
 
     local v, err = core.decode(page({ DEFINITION, '{"verified":1}' }), "page")
     assert.is_nil(v)
-    assert.equal("decode: field 'verified' expected boolean", err)
-    assert.equal("decode: field 'results' expected array of objects",
-      select(2, core.decode('{"results":[null]}', "page")))
-    assert.equal("decode: field 'results' expected array of objects",
-      select(2, core.decode('{"results":{}}', "page")))
-    assert.equal("decode: field 'count' expected integer", select(2, core.decode('{"count":"2"}', "page")))
-    assert.equal("decode: field 'next' expected string", select(2, core.decode('{"next":1}', "page")))
-    assert.equal("decode: expected an object (shape 'page')", select(2, core.decode("[]", "page")))
+    assert.same({ kind = "decode", detail = "decode: field 'verified' expected boolean" }, err)
+    local function detail(text, shape) return select(2, core.decode(text, shape)).detail end
+    assert.equal("decode: field 'results' expected array of objects", detail('{"results":[null]}', "page"))
+    assert.equal("decode: field 'results' expected array of objects", detail('{"results":{}}', "page"))
+    assert.equal("decode: field 'count' expected integer", detail('{"count":"2","results":[]}', "page"))
+    assert.equal("decode: field 'next' expected string", detail('{"next":1,"results":[]}', "page"))
+    assert.equal("decode: expected a JSON object, got array", detail("[]", "page"))
+  end)
+
+  it("requires a page's results", function()
+    local function detail(text) return select(2, core.decode(text, "page")).detail end
+    assert.equal("decode: expected a page with results", detail("{}"))
+    assert.equal("decode: expected a page with results", detail('{"count":1}'))
+    assert.equal("decode: expected a page with results", detail('{"count":1,"results":null}'))
+    assert.same({}, core.decode('{"results":[]}', "page").results)
+  end)
+
+  it("checks the bulk answers: updated and skipped are arrays of objects with string ids", function()
+    local v = assert(core.decode('{"updated":[{"id":"a","tags":["x"]}],"skipped":[{"id":"b","reason":"Not found"}]}',
+      "bulk"))
+    assert.equal("a", v.updated[1].id)
+    assert.same({ "x" }, v.updated[1].tags)
+    assert.equal("Not found", v.skipped[1].reason)
+    assert.is_table(core.decode("{}", "bulk"))
+    for _, case in ipairs({
+      { '{"updated":5}', "decode: updated is not an array" },
+      { '{"skipped":{}}', "decode: skipped is not an array" },
+      { '{"updated":[{"verified":true}]}', "decode: an item of updated has no id" },
+      { '{"updated":[{"id":5}]}', "decode: an item of updated has no id" },
+      { '{"updated":[{"id":null}]}', "decode: an item of updated has no id" },
+      { '{"updated":[null]}', "decode: an item of updated has no id" },
+      { '{"skipped":["x"]}', "decode: an item of skipped has no id" },
+      { "[]", "decode: expected a JSON object, got array" },
+    }) do
+      local value, err = core.decode(case[1], "bulk")
+      assert.is_nil(value, case[1])
+      assert.same({ kind = "decode", detail = case[2] }, err)
+    end
+  end)
+
+  it("checks the primary_properties answer: event names to property names", function()
+    local v = assert(core.decode('{"primary_properties":{"order_placed":"order_id","x":null}}', "primary_properties"))
+    assert.same({ order_placed = "order_id" }, v.primary_properties)
+    assert.same({}, core.decode("{}", "primary_properties"))
+    for _, case in ipairs({
+      { '{"primary_properties":[1]}', "decode: primary_properties is not an object" },
+      { '{"primary_properties":"x"}', "decode: primary_properties is not an object" },
+      { '{"primary_properties":{"a":1}}', "decode: primary_properties must map event names to property names" },
+      { '{"primary_properties":{"a":{}}}', "decode: primary_properties must map event names to property names" },
+      { "5", "decode: expected a JSON object, got number" },
+    }) do
+      assert.equal(case[2], select(2, core.decode(case[1], "primary_properties")).detail)
+    end
+  end)
+
+  it("takes any JSON object with the shape 'object'", function()
+    assert.same({ query_usage_30_day = 3 }, core.decode('{"query_usage_30_day":3}', "object"))
+    assert.equal("decode: expected a JSON object, got array", select(2, core.decode("[1]", "object")).detail)
+    assert.equal("decode: expected a JSON object, got string", select(2, core.decode('"x"', "object")).detail)
   end)
 
   it("does not check fields outside the shape's records", function()
     assert.is_table(core.decode('{"results":[{"owner":{"id":"not checked","tags":5}}],"tags":5}', "page"))
   end)
 
-  it("raises on an unknown shape", function()
+  it("raises on an unknown shape, and on shapes that only answers have", function()
     assert.has_error(function() core.decode("{}", "nope") end)
+    assert.has_error(function() core.decode("{}", "none") end)
+    assert.has_error(function() core.decode("{}", "codegen") end)
   end)
 end)
 
@@ -364,10 +421,30 @@ describe("core.decode_response", function()
     assert.equal(2, assert(core.decode_response(res(201, page({ DEFINITION, DEFINITION })), "page")).count)
   end)
 
-  it("returns true for 204 and for the shape 'none'", function()
-    assert.is_true(core.decode_response(res(204, ""), "definition"))
+  it("returns true for the shape 'none', and for 204 without a shape", function()
+    assert.is_true(core.decode_response(res(204, ""), "none"))
     assert.is_true(core.decode_response(res(204, nil), nil))
     assert.is_true(core.decode_response(res(200, "whatever"), "none"))
+  end)
+
+  it("turns a 204 into a decode error where the shape wants an object", function()
+    for _, shape in ipairs({ "definition", "page", "bulk", "primary_properties", "object", "codegen" }) do
+      local v, err = core.decode_response(res(204, ""), shape)
+      assert.is_nil(v)
+      assert.same({ kind = "decode", status = 204,
+        detail = "decode: expected a JSON object, got no content (204)" }, err)
+    end
+  end)
+
+  it("checks 2xx answers with the shapes of core.decode", function()
+    local function detail(body, shape) return select(2, core.decode_response(res(200, body), shape)).detail end
+    assert.equal("decode: expected a page with results", detail('{"count":1}', "page"))
+    assert.equal("decode: an item of updated has no id", detail('{"updated":[{"verified":true}]}', "bulk"))
+    assert.equal("decode: primary_properties is not an object", detail('{"primary_properties":[1]}',
+      "primary_properties"))
+    assert.equal("decode: expected a JSON object, got number", detail("5", "object"))
+    assert.equal("decode: expected a JSON object, got array", detail("[]", "definition"))
+    assert.same({ updated = {} }, core.decode_response(res(200, '{"updated":[]}'), "bulk"))
   end)
 
   it("turns a bad 2xx body into a decode error", function()
@@ -451,22 +528,132 @@ describe("core.decode_response", function()
     assert.is_nil(err.retry_after)
   end)
 
-  it("exports parse_retry_after", function()
-    local now = 1445412470
-    assert.equal(0, core.parse_retry_after("0"))
-    assert.equal(120, core.parse_retry_after(" 120 "))
-    assert.equal(10, core.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now))
-    assert.equal(10, core.parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now))
-    assert.equal(10, core.parse_retry_after("Wed Oct 21 07:28:00 2015", now))
-    for _, bad in ipairs({ "", "-1", "1.5", "5s", "soon", "Wed", "Wed, 99 Foo 2015 07:28:00 GMT" }) do
-      assert.is_nil(core.parse_retry_after(bad, now), bad)
+  it("reads Retry-After in every form of HTTP-date with its own parser", function()
+    local now = 1445412470 -- 10 s before Wed, 21 Oct 2015 07:28:00 GMT
+    local function retry_after(value, at)
+      local _, err = core.decode_response(res(503, "", { ["retry-after"] = value }), nil, at or now)
+      return err.retry_after
     end
-    assert.is_nil(core.parse_retry_after(nil))
+    assert.equal(0, retry_after("0"))
+    assert.equal(120, retry_after(" 120 "))
+    assert.equal(10, retry_after("Wed, 21 Oct 2015 07:28:00 GMT"))
+    assert.equal(10, retry_after("wed, 21 oct 2015 07:28:00 gmt")) -- names in any case
+    assert.equal(10, retry_after("Wednesday, 21-Oct-15 07:28:00 GMT"))
+    assert.equal(10, retry_after("Wed Oct 21 07:28:00 2015"))
+    assert.equal(86400 * 10 + 10, retry_after("Sat Oct 31 07:28:00 2015"))
+    assert.equal(86400 * 4 + 10, retry_after("Sun Oct 25 07:28:00 2015"))
+    assert.equal(0, retry_after("Sun, 06 Nov 1994 08:49:37 GMT"))
+    -- RFC 850's two-digit years: more than 50 years ahead means the century before
+    assert.equal(0, retry_after("Sunday, 06-Nov-94 08:49:37 GMT"))
+    local in_2060 = retry_after("Friday, 01-Jan-60 00:00:00 GMT")
+    assert.equal(2840140800 - now, in_2060)
+    for _, bad in ipairs({ "", "-1", "1.5", "5s", "soon", "Wed", "Wed, 99 Foo 2015 07:28:00 GMT",
+      "Wed, 31 Feb 2015 07:28:00 GMT", "Wed, 21 Oct 2015 24:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 CET",
+      "Wed, 21 Oct 2015 07:28:00 GMT x", "Wed, 21 Oct 15 07:28:00 GMT", "Wed Oct 21 07:28:00 15",
+      "Wednesday, 21-Oct-2015 07:28:00 GMT", "Wed,21 Oct 2015 07:28:00 GMT", "Foo, 21 Oct 2015 07:28:00 GMT" }) do
+      assert.is_nil(retry_after(bad), bad)
+    end
+  end)
+
+  it("no longer exports parse_retry_after (dead code: Retry-After is read by decode_response)", function()
+    assert.is_nil(core.parse_retry_after)
   end)
 
   it("raises on a malformed res (a programmer error)", function()
     assert.has_error(function() core.decode_response({ body = "" }) end)
     assert.has_error(function() core.decode_response({ status = 200, body = {} }) end)
     assert.has_error(function() core.decode_response(res(200, "{}"), "nope") end)
+  end)
+end)
+
+describe("core.fields", function()
+  local by_name = {}
+  for _, f in ipairs(core.fields) do by_name[f.name] = f end
+
+  it("describes the definition's fields in declaration order", function()
+    local names = {}
+    for i, f in ipairs(core.fields) do names[i] = f.name end
+    assert.same({ "id", "name", "owner", "description", "tags", "created_at", "updated_at", "updated_by",
+      "last_seen_at", "verified", "verified_at", "verified_by", "hidden", "enforcement_mode", "primary_property",
+      "is_action", "post_to_slack", "default_columns", "media_preview_urls", "last_updated_at", "action_id",
+      "is_calculating", "last_calculated_at", "created_by" }, names)
+    for _, f in ipairs(core.fields) do
+      assert.equal(not f.writable, f.read_only, f.name)
+      assert.is_boolean(f.array)
+      assert.is_boolean(f.nullable)
+    end
+  end)
+
+  it("says which fields are writable, arrays and nullable, with their types and choices", function()
+    local writable = {}
+    for _, f in ipairs(core.fields) do if f.writable then writable[#writable + 1] = f.name end end
+    assert.same({ "name", "owner", "description", "tags", "verified", "hidden", "enforcement_mode",
+      "primary_property", "post_to_slack", "default_columns" }, writable)
+    assert.same({ name = "tags", type = "string", writable = true, read_only = false, array = true,
+      nullable = false, default = {} }, by_name.tags)
+    assert.same({ "allow", "reject" }, by_name.enforcement_mode.choices)
+    assert.equal("user", by_name.owner.type)
+    assert.is_true(by_name.owner.nullable)
+    assert.equal("integer", by_name.action_id.type)
+    assert.equal("boolean", by_name.post_to_slack.type)
+    assert.is_true(by_name.media_preview_urls.array)
+    assert.is_true(by_name.media_preview_urls.read_only)
+  end)
+
+  it("gives the value PostHog stores for each writable field left out", function()
+    local defaults = {}
+    for _, f in ipairs(core.fields) do
+      if f.default ~= nil then defaults[f.name] = f.default end
+      if f.read_only then assert.is_nil(f.default, f.name) end
+    end
+    assert.same({ description = "", tags = {}, verified = false, hidden = false, enforcement_mode = "allow",
+      default_columns = {}, post_to_slack = false }, defaults)
+    assert.equal(core.array_mt, getmetatable(defaults.tags))
+    assert.equal(core.array_mt, getmetatable(defaults.default_columns))
+    assert.is_nil(by_name.owner.default)
+    assert.is_nil(by_name.primary_property.default)
+  end)
+
+  it("agrees with the encoder: exactly the writable fields are sent", function()
+    local all = {}
+    for _, f in ipairs(core.fields) do
+      if f.default ~= nil then all[f.name] = f.default else all[f.name] = core.null end
+    end
+    all.name, all.id, all.updated_at, all.tags = "e", "x", "t", { "a" }
+    all.verified, all.is_action, all.action_id, all.media_preview_urls = true, false, 1, {}
+    local sent = core.decode(assert(core.encode(all, "definition")), nil, true)
+    for _, f in ipairs(core.fields) do
+      if f.writable then assert.is_not_nil(sent[f.name], f.name) else assert.is_nil(sent[f.name], f.name) end
+    end
+  end)
+end)
+
+describe("the core module's links", function()
+  -- the core's file, found along package.cpath (Lua 5.1 has no package.searchpath)
+  local path
+  for template in package.cpath:gmatch("[^;]+") do
+    local candidate = template:gsub("%?", "posthog/event_definitions/core")
+    local f = io.open(candidate)
+    if f then
+      f:close()
+      path = path or candidate
+    end
+  end
+
+  it("links no libcurl (nginx workers load the core)", function()
+    local pipe = assert(io.popen("ldd " .. path))
+    local out = pipe:read("*a")
+    pipe:close()
+    assert.truthy(out:find("libyajl", 1, true), out)
+    assert.falsy(out:find("libcurl", 1, true), out)
+  end)
+
+  it("loads into a process that never maps libcurl", function()
+    local lua = rawget(_G, "jit") and "luajit" or _VERSION == "Lua 5.4" and "lua5.4" or "lua5.1"
+    local script = 'require "posthog.event_definitions.core" ' ..
+      'for l in io.lines("/proc/self/maps") do if l:find("libcurl") then os.exit(3) end end os.exit(0)'
+    local ok, _, code = os.execute(string.format("%s -e '%s'", lua, script))
+    if type(ok) == "number" then code = ok / 256 end -- Lua 5.1: the raw wait status
+    assert.equal(0, code)
   end)
 end)

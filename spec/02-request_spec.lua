@@ -16,9 +16,16 @@ local function build(t)
   return core.build_request(base)
 end
 
+-- The validation error of a refused request: nil and {kind = "validation", detail}.
+local function refused(detail) return { nil, { kind = "validation", detail = detail } } end
+
+-- The query string of a request, or nil and the detail of its validation error.
 local function query(q, shape)
   local req, err = build({ query = q, query_shape = shape })
-  if not req then return nil, err end
+  if not req then
+    assert.equal("validation", err.kind)
+    return nil, err.detail
+  end
   return req.url:match("%?(.*)$") or ""
 end
 
@@ -64,12 +71,9 @@ describe("core.build_request", function()
   end)
 
   it("returns body validation errors", function()
-    local req, err = build({ method = "POST", body = { verified = "yes" }, body_shape = "definition" })
-    assert.is_nil(req)
-    assert.equal("verified: expected a boolean", err)
-    req, err = build({ method = "POST", body = { x = 0 / 0 } })
-    assert.is_nil(req)
-    assert.equal("cannot encode NaN or infinity", err)
+    assert.same(refused("verified: expected a boolean"),
+      { build({ method = "POST", body = { verified = "yes" }, body_shape = "definition" }) })
+    assert.same(refused("cannot encode NaN or infinity"), { build({ method = "POST", body = { x = 0 / 0 } }) })
   end)
 
   it("adds extra headers, which replace defaults of the same name", function()
@@ -80,11 +84,11 @@ describe("core.build_request", function()
   end)
 
   it("validates the method, path and timeout", function()
-    assert.same({ nil, "method: expected GET, POST, PUT, PATCH or DELETE" }, { build({ method = "HEAD" }) })
-    assert.is_nil((build({ path = "api/x/" })))
-    assert.is_nil((build({ path = "/api/x y/" })))
-    assert.is_nil((build({ timeout = 0 })))
-    assert.is_nil((build({ timeout = -1 })))
+    assert.same(refused("method: expected GET, POST, PUT, PATCH or DELETE"), { build({ method = "HEAD" }) })
+    assert.same(refused("path: expected an absolute path (starting with '/')"), { build({ path = "api/x/" }) })
+    assert.same(refused("url: contains a space or a control character"), { build({ path = "/api/x y/" }) })
+    assert.same(refused("timeout: expected a positive number of seconds"), { build({ timeout = 0 }) })
+    assert.same(refused("timeout: expected a positive number of seconds"), { build({ timeout = -1 }) })
   end)
 
   it("raises on fields of the wrong Lua type", function()
@@ -177,15 +181,16 @@ end)
 
 describe("core.build_request header safety", function()
   it("refuses CR, LF and NUL in header values", function()
-    assert.same({ nil, "personal_api_key contains CR or LF" }, { build({ key = "phx_abc\r\nX-Evil: 1" }) })
-    assert.same({ nil, "personal_api_key contains CR or LF" }, { build({ key = "phx_abc\n" }) })
-    assert.same({ nil, "personal_api_key contains NUL" }, { build({ key = "phx_abc\0" }) })
-    assert.same({ nil, "header 'User-Agent' contains CR or LF" }, { build({ user_agent = "ua\r\nX: 1" }) })
-    assert.same({ nil, "header 'X-Trace' contains CR or LF" }, { build({ headers = { ["X-Trace"] = "a\nb" } }) })
-    assert.same({ nil, "header 'X-Trace' contains NUL" }, { build({ headers = { ["X-Trace"] = "a\0b" } }) })
-    assert.is_nil((build({ headers = { ["Bad Name"] = "x" } })))
-    assert.is_nil((build({ headers = { ["X-A"] = 1 } })))
-    assert.same({ nil, "personal_api_key is empty" }, { build({ key = "" }) })
+    assert.same(refused("personal_api_key contains CR or LF"), { build({ key = "phx_abc\r\nX-Evil: 1" }) })
+    assert.same(refused("personal_api_key contains CR or LF"), { build({ key = "phx_abc\n" }) })
+    assert.same(refused("personal_api_key contains NUL"), { build({ key = "phx_abc\0" }) })
+    assert.same(refused("header 'User-Agent' contains CR or LF"), { build({ user_agent = "ua\r\nX: 1" }) })
+    assert.same(refused("header 'X-Trace' contains CR or LF"), { build({ headers = { ["X-Trace"] = "a\nb" } }) })
+    assert.same(refused("header 'X-Trace' contains NUL"), { build({ headers = { ["X-Trace"] = "a\0b" } }) })
+    assert.same(refused("headers: a header name is not a valid HTTP token"),
+      { build({ headers = { ["Bad Name"] = "x" } }) })
+    assert.same(refused("headers: names and values must be strings"), { build({ headers = { ["X-A"] = 1 } }) })
+    assert.same(refused("personal_api_key is empty"), { build({ key = "" }) })
   end)
 
   it("never puts the key in a message", function()
@@ -203,8 +208,9 @@ describe("core.build_request header safety", function()
     for _, t in ipairs(attempts) do
       local req, err = build(t)
       assert.is_nil(req)
-      assert.is_string(err)
-      assert.falsy(err:find("TOPSECRET", 1, true), err)
+      assert.equal("validation", err.kind)
+      assert.is_string(err.detail)
+      for _, v in pairs(err) do assert.falsy(v:find("TOPSECRET", 1, true), v) end
     end
     for _, t in ipairs({ { key = secret, method = 1 }, { key = secret, headers = 5 } }) do
       local ok, msg = pcall(build, t)

@@ -7,7 +7,6 @@
 #include <locale.h>
 #include <wctype.h>
 
-
 #include "core.h"
 
 static locale_t utf8_ctype; /* C.UTF-8's case mapping; (locale_t)0: ASCII only */
@@ -141,10 +140,8 @@ int core_normalize_tag(lua_State *L)
             append_code_point(&g->out, lower(c, raw));
         }
     }
-    if (g->out.failed) {
-        guard_release(g);
-        return luaL_error(L, "normalize_tag: not enough memory");
-    }
+    if (g->out.failed)
+        return guard_oom(L, "normalize_tag"); /* the guard frees the buffer */
     lua_pushlstring(L, g->out.data != NULL ? g->out.data : "", g->out.len);
     guard_release(g);
     return 1;

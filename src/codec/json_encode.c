@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "codec/json.h"
 
 typedef struct encoder {
     lua_State *L;
@@ -102,19 +102,6 @@ static int encode_number(encoder *e, int idx)
 
 /* ===== Tables ===== */
 
-/* Names whose empty table is an empty JSON array wherever they appear. */
-static int is_array_name(const char *k, size_t len)
-{
-    switch (len) {
-    case 3:  return memcmp(k, "ids", 3) == 0;
-    case 4:  return memcmp(k, "tags", 4) == 0;
-    case 5:  return memcmp(k, "names", 5) == 0;
-    case 15: return memcmp(k, "default_columns", 15) == 0;
-    case 19: return memcmp(k, "excluded_properties", 19) == 0;
-    default: return 0;
-    }
-}
-
 int keyref_compare(const void *a, const void *b)
 {
     const keyref *x = a, *y = b;
@@ -157,7 +144,7 @@ static int scan_table(encoder *e, int idx, size_t *base, size_t *count, long lon
         }
     }
     if (e->keys->failed)
-        return fail(e, "encode: not enough memory");
+        return guard_oom(L, "encode");
     *count = n;
     *seq = sequence && (size_t)max == n ? max : -1;
     if (strings > 1)
@@ -222,7 +209,7 @@ static int encode_table(encoder *e, int idx, int depth, int as_array)
         encode_key(e, k, i == 0);
         lua_pushlstring(L, k.s, k.len);
         lua_rawget(L, idx);
-        if (!encode_value(e, -1, depth + 1, is_array_name(k.s, k.len)))
+        if (!encode_value(e, -1, depth + 1, shape_is_array_name(k.s, k.len)))
             return 0;
         lua_pop(L, 1);
     }
@@ -381,7 +368,7 @@ static int encode_definition(encoder *e, int idx)
         first = 0;
         lua_pushlstring(L, k.s, k.len);
         lua_rawget(L, idx);
-        if (!(f != NULL ? encode_field(e, f, lua_gettop(L)) : encode_value(e, -1, 1, is_array_name(k.s, k.len))))
+        if (!(f != NULL ? encode_field(e, f, lua_gettop(L)) : encode_value(e, -1, 1, shape_is_array_name(k.s, k.len))))
             return 0;
         lua_pop(L, 1);
     }
@@ -392,22 +379,23 @@ static int encode_definition(encoder *e, int idx)
 
 /* ===== Entry points ===== */
 
-int json_encode_append(lua_State *L, int idx, shape_id shape, buffer *out, buffer *keys, char *err)
+int json_encode_append(lua_State *L, int idx, shape_id shape, guard *g, char *err)
 {
     encoder e;
     int ok;
 
     e.L = L;
-    e.out = out;
-    e.keys = keys;
+    e.out = &g->out;
+    e.keys = &g->keys;
     e.err = err;
     ok = shape == SHAPE_ID_DEFINITION ? encode_definition(&e, idx) : encode_value(&e, idx, 0, 0);
-    if (ok && (out->failed || keys->failed))
-        ok = fail(&e, "encode: not enough memory");
+    if (g->out.failed || g->keys.failed)
+        return guard_oom(L, "encode");
     return ok;
 }
 
-/* core.encode(value [, shape]) -> JSON text | nil, message */
+/* core.encode(value [, shape]) -> JSON text | nil, {kind = "validation", detail}; shape is
+   "definition" (writable fields checked, read-only ones skipped) or nil (any value) */
 int core_encode(lua_State *L)
 {
     char err[CORE_ERRMAX];
@@ -415,14 +403,12 @@ int core_encode(lua_State *L)
     guard *g;
 
     luaL_checkany(L, 1);
-    shape = shape_opt(L, 2, 1u << SHAPE_ID_DEFINITION);
+    shape = shape_opt(L, 2, SHAPE_BIT(SHAPE_ID_DEFINITION));
     lua_settop(L, 1);
     g = guard_push(L);
-    if (!json_encode_append(L, 1, shape, &g->out, &g->keys, err)) {
+    if (!json_encode_append(L, 1, shape, g, err)) {
         guard_release(g);
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
+        return core_fail(L, "validation", err);
     }
     lua_pushlstring(L, g->out.data, g->out.len);
     guard_release(g);

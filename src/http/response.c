@@ -1,5 +1,6 @@
 /*
- * response.c - core.decode_response (status to value or error table) and Retry-After.
+ * response.c - core.decode_response: a 2xx answer to the value of its shape, any other to the
+ * error table (PostHog's error body, a sample of any other body, Retry-After).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -7,19 +8,16 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
-#include "core.h"
+#include "http/http.h"
 
 #define SAMPLE_MAX 100
 
 /* ===== Retry-After ===== */
 
-/* Seconds to wait for a Retry-After value: delay-seconds, or an HTTP-date (IMF-fixdate,
-   RFC 850 or asctime) minus now, at least 0; -1 when the value is neither. */
+/* Seconds to wait for a Retry-After value: delay-seconds, or an HTTP-date minus now, at least
+   0; -1 when the value is neither. */
 static long long retry_after(const char *v, size_t len, time_t now)
 {
-    char date[64];
     long long secs = 0;
     time_t t;
     size_t i;
@@ -41,29 +39,9 @@ static long long retry_after(const char *v, size_t len, time_t now)
         }
         return secs;
     }
-    /* every HTTP-date starts with a day name and carries a time of day */
-    if (!isalpha((unsigned char)v[0]) || len >= sizeof date || memchr(v, ':', len) == NULL)
-        return -1;
-    memcpy(date, v, len);
-    date[len] = '\0';
-    t = curl_getdate(date, NULL);
-    if (t == (time_t)-1)
+    if (!httpdate_parse(v, len, now, &t))
         return -1;
     return t > now ? (long long)(t - now) : 0;
-}
-
-/* core.parse_retry_after(value [, now]) -> seconds | nil */
-int core_parse_retry_after(lua_State *L)
-{
-    size_t len;
-    const char *v = luaL_optlstring(L, 1, NULL, &len);
-    time_t now = (time_t)luaL_optnumber(L, 2, (lua_Number)time(NULL));
-    long long secs;
-
-    if (v == NULL || (secs = retry_after(v, len, now)) < 0)
-        return 0;
-    compat_pushint64(L, secs);
-    return 1;
 }
 
 /* ===== Body samples ===== */
@@ -137,21 +115,25 @@ static void push_body_detail(lua_State *L, const char *s, size_t len, int status
 
 /* ===== decode_response ===== */
 
+/* Whether the content-type in the headers table at idx says JSON. */
 static int is_json_content_type(lua_State *L, int headers)
 {
+    const size_t n = sizeof "application/json" - 1;
     const char *ct;
-    size_t n = sizeof "application/json" - 1;
+    int json;
 
     if (!lua_istable(L, headers))
         return 0;
     lua_getfield(L, headers, "content-type");
-    ct = lua_tostring(L, -1);
-    lua_pop(L, 1); /* the string stays alive in the headers table */
-    if (ct == NULL)
+    if ((ct = lua_tostring(L, -1)) == NULL) {
+        lua_pop(L, 1);
         return 0;
+    }
     while (*ct == ' ' || *ct == '\t')
         ct++;
-    return strncasecmp(ct, "application/json", n) == 0 && strchr("; \t", ct[n]) != NULL;
+    json = strncasecmp(ct, "application/json", n) == 0 && strchr("; \t", ct[n]) != NULL;
+    lua_pop(L, 1); /* only now: ct points into this value */
+    return json;
 }
 
 /* Copies the string fields of PostHog's error body (the table at src) into err. */
@@ -169,21 +151,54 @@ static void copy_error_fields(lua_State *L, int src, int err)
     }
 }
 
-/* Returns nil, the error table built so far at err. */
-static int return_error(lua_State *L, int err)
+/* Sets err.kind and returns nil, err (the error table at err). */
+static int return_error(lua_State *L, int err, const char *kind)
 {
+    lua_pushstring(L, kind);
+    lua_setfield(L, err, "kind");
     lua_pushnil(L);
     lua_pushvalue(L, err);
     return 2;
 }
 
-/* core.decode_response(res, shape [, now]) -> value | nil, err_table */
+/* Pushes the value of a 2xx answer of the given shape and returns 1, or sets err.detail and
+   returns 0. */
+static int push_success(lua_State *L, int status, shape_id shape, const char *body, size_t len, int headers,
+                        int err)
+{
+    if (shape == SHAPE_ID_NONE || (status == 204 && shape == SHAPE_ID_ANY)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (status == 204) {
+        lua_pushliteral(L, "decode: expected a JSON object, got no content (204)");
+        lua_setfield(L, err, "detail");
+        return 0;
+    }
+    if (shape == SHAPE_ID_CODEGEN && !is_json_content_type(L, headers)) {
+        lua_createtable(L, 0, 1);
+        lua_pushlstring(L, body, len);
+        lua_setfield(L, -2, "content");
+        return 1;
+    }
+    if (json_decode_push(L, body, len, shape, 0))
+        return 1;
+    lua_setfield(L, err, "detail");
+    return 0;
+}
+
+/* core.decode_response(res, shape [, now]) -> value | nil, err_table. res = {status, headers
+   (lower-case names), body}; shape is nil (any JSON; 204: true), "none" (true), "definition",
+   "page" (results required), "bulk", "primary_properties", "object" or "codegen" (non-JSON
+   content: {content = body}); a shape that wants an object makes a 204 a decode error. err =
+   {kind = "decode", status, detail} for a 2xx answer of another shape, {kind = "http", status,
+   type, code, detail, attr, retry_after} for any other status; now (seconds) dates Retry-After. */
 int core_decode_response(lua_State *L)
 {
     enum { RES = 1, SHAPE, NOW, STATUS, HEADERS, BODY, ERR };
     shape_id shape;
     const char *body;
-    size_t len;
+    size_t len = 0;
     time_t now;
     int status;
 
@@ -195,41 +210,21 @@ int core_decode_response(lua_State *L)
     lua_getfield(L, RES, "headers");
     lua_getfield(L, RES, "body");
     if (lua_type(L, STATUS) != LUA_TNUMBER)
-        luaL_argerror(L, RES, "field 'status': number expected");
+        return luaL_argerror(L, RES, "field 'status': number expected");
     if (!lua_isnil(L, HEADERS) && !lua_istable(L, HEADERS))
-        luaL_argerror(L, RES, "field 'headers': table or nil expected");
+        return luaL_argerror(L, RES, "field 'headers': table or nil expected");
     if (!lua_isnil(L, BODY) && lua_type(L, BODY) != LUA_TSTRING)
-        luaL_argerror(L, RES, "field 'body': string or nil expected");
+        return luaL_argerror(L, RES, "field 'body': string or nil expected");
     status = (int)lua_tointeger(L, STATUS);
-    body = lua_isnil(L, BODY) ? "" : lua_tolstring(L, BODY, &len);
-    if (lua_isnil(L, BODY))
-        len = 0;
+    body = lua_isnil(L, BODY) ? "" : lua_tolstring(L, BODY, &len); /* anchored in slot BODY */
 
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, status);
     lua_setfield(L, ERR, "status");
 
-    if (status >= 200 && status < 300) {
-        if (status == 204 || shape == SHAPE_ID_NONE) {
-            lua_pushboolean(L, 1);
-            return 1;
-        }
-        if (shape == SHAPE_ID_CODEGEN && !is_json_content_type(L, HEADERS)) {
-            lua_createtable(L, 0, 1);
-            lua_pushlstring(L, body, len);
-            lua_setfield(L, -2, "content");
-            return 1;
-        }
-        if (json_decode_push(L, body, len, shape, 0))
-            return 1;
-        lua_setfield(L, ERR, "detail");
-        lua_pushliteral(L, "decode");
-        lua_setfield(L, ERR, "kind");
-        return return_error(L, ERR);
-    }
+    if (status >= 200 && status < 300)
+        return push_success(L, status, shape, body, len, HEADERS, ERR) ? 1 : return_error(L, ERR, "decode");
 
-    lua_pushliteral(L, "http");
-    lua_setfield(L, ERR, "kind");
     if (lua_istable(L, HEADERS)) {
         lua_getfield(L, HEADERS, "retry-after");
         if (lua_type(L, -1) == LUA_TSTRING) {
@@ -252,5 +247,5 @@ int core_decode_response(lua_State *L)
         lua_setfield(L, ERR, "detail");
     }
     lua_settop(L, ERR);
-    return return_error(L, ERR);
+    return return_error(L, ERR, "http");
 }

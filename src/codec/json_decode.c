@@ -4,7 +4,8 @@
  * The values are built on the Lua stack with an explicit frame stack (no recursion): an open
  * object is a table with, while a value is pending, its key above it; an open array is a
  * table. Known fields of the shape's records are checked as their values arrive, and their
- * keys come from the key cache (interned once) instead of being hashed again.
+ * keys come from the key cache (interned once) instead of being hashed again. yajl's memory
+ * comes from the guard's arena (the Lua state's allocator), freed whole on any raise.
  */
 #include <locale.h>
 #include <stdio.h>
@@ -13,19 +14,22 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "core.h"
+#include "codec/json.h"
 
 typedef enum json_kind { K_NULL, K_BOOLEAN, K_INTEGER, K_FLOAT, K_STRING, K_OBJECT, K_ARRAY } json_kind;
 
 typedef struct frame {
     const shape_record *record; /* known fields of this object, or NULL */
-    const shape_field *field;   /* for an array: the field its items belong to, or NULL */
+    const shape_field *field;   /* an array: the field its items belong to; a map: what each
+                                   value must be; or NULL */
     int is_array;
     int n;                      /* items so far (arrays) */
+    unsigned long long seen;    /* required fields of record met so far (bit = field index) */
 } frame;
 
 typedef struct decoder {
     lua_State *L;
+    guard *g;                   /* aux: scratch for long numbers */
     const shape_field *want;    /* field of the next value, or NULL for anything */
     int item;                   /* the next value is an item of want's array */
     int keep_nulls;             /* an object's null becomes core.null instead of an absent key */
@@ -36,48 +40,70 @@ typedef struct decoder {
 
 /* ===== Shape checks ===== */
 
-static int mismatch(decoder *d)
+static const char *kind_name(json_kind k)
 {
+    static const char *const names[] = { "null", "boolean", "number", "number", "string", "object", "array" };
+    return names[k];
+}
+
+/* Writes why a value of kind k does not fit d->want; returns 0 (stop the parse). */
+static int mismatch(decoder *d, json_kind k)
+{
+    const shape_field *f = d->want;
+
     if (d->depth == 0)
-        snprintf(d->err, sizeof d->err, "decode: expected an object (shape '%s')", d->want->name);
+        snprintf(d->err, sizeof d->err, "decode: expected a JSON object, got %s", kind_name(k));
+    else if (d->item && f->type == SHAPE_RECORD && f->record->not_object != NULL)
+        snprintf(d->err, sizeof d->err, "decode: %s", f->record->not_object);
+    else if (!d->item && f->wrong != NULL)
+        snprintf(d->err, sizeof d->err, "decode: %s", f->wrong);
     else
-        snprintf(d->err, sizeof d->err, "decode: field '%s' expected %s", d->want->name,
-                 shape_describe_read(d->want));
+        snprintf(d->err, sizeof d->err, "decode: field '%s' expected %s", f->name, shape_describe_read(f));
     return 0;
 }
 
-/* Accepts a value of kind k where d->want is expected; null is fine for any field, but not
-   for an item of a typed array nor for the top-level value of a shape. */
+static int missing(decoder *d, const shape_field *f)
+{
+    if (f->missing != NULL)
+        snprintf(d->err, sizeof d->err, "decode: %s", f->missing);
+    else
+        snprintf(d->err, sizeof d->err, "decode: field '%s' is required", f->name);
+    return 0;
+}
+
+/* Accepts a value of kind k where d->want is expected. Null is fine for any field but a
+   required one; not for an item of a typed array nor for the top-level value of a shape. */
 static int check(decoder *d, json_kind k)
 {
     const shape_field *f = d->want;
 
     if (f == NULL)
         return 1;
-    if (k == K_NULL)
-        return (!d->item && d->depth > 0) || mismatch(d);
+    if (k == K_NULL) {
+        if (d->depth == 0 || d->item)
+            return mismatch(d, k);
+        return !f->required || missing(d, f);
+    }
     if (f->is_array && !d->item)
-        return k == K_ARRAY || mismatch(d);
+        return k == K_ARRAY || mismatch(d, k);
     switch (f->type) {
     case SHAPE_ANY:     return 1;
-    case SHAPE_STRING:  return k == K_STRING || mismatch(d);
-    case SHAPE_BOOLEAN: return k == K_BOOLEAN || mismatch(d);
-    case SHAPE_INTEGER: return k == K_INTEGER || mismatch(d);
-    case SHAPE_USER:    return k == K_OBJECT || k == K_INTEGER || mismatch(d);
-    default:            return k == K_OBJECT || mismatch(d);
+    case SHAPE_STRING:  return k == K_STRING || mismatch(d, k);
+    case SHAPE_BOOLEAN: return k == K_BOOLEAN || mismatch(d, k);
+    case SHAPE_INTEGER: return k == K_INTEGER || mismatch(d, k);
+    case SHAPE_USER:    return k == K_OBJECT || k == K_INTEGER || mismatch(d, k);
+    default:            return k == K_OBJECT || mismatch(d, k);
     }
 }
 
+/* The known fields of an object that is a value of f. */
 static const shape_record *record_of(const shape_field *f)
 {
     if (f == NULL)
         return NULL;
-    switch (f->type) {
-    case SHAPE_USER:       return &shape_user;
-    case SHAPE_DEFINITION: return &shape_definition;
-    case SHAPE_PAGE:       return &shape_page;
-    default:               return NULL;
-    }
+    if (f->type == SHAPE_RECORD)
+        return f->record;
+    return f->type == SHAPE_USER ? &shape_user : NULL;
 }
 
 /* ===== Building values ===== */
@@ -146,24 +172,26 @@ static int parse_int64(const char *s, size_t len, long long *out)
     return 1;
 }
 
-static double parse_double(const char *s, size_t len)
+/* The double that s (a JSON number that is no int64) denotes; long numbers are copied to the
+   guard's scratch buffer (raises when memory runs out). */
+static double parse_double(decoder *d, const char *s, size_t len)
 {
-    char local[64], *copy = len < sizeof local ? local : malloc(len + 1);
     const char *point = localeconv()->decimal_point;
-    double v;
-    char *p;
+    char local[64], *copy = local, *p;
+    buffer *b = &d->g->aux;
 
-    if (copy == NULL)
-        return 0.0 / 0.0;
+    if (len >= sizeof local) {
+        b->len = 0;
+        if (!buffer_reserve(b, len + 1))
+            return (double)guard_oom(d->L, "decode");
+        copy = b->data;
+    }
     memcpy(copy, s, len);
     copy[len] = '\0';
     /* strtod follows LC_NUMERIC; JSON has '.' */
     if (point[0] != '.' && point[0] != '\0' && (p = strchr(copy, '.')) != NULL)
         *p = point[0];
-    v = strtod(copy, NULL);
-    if (copy != local)
-        free(copy);
-    return v;
+    return strtod(copy, NULL);
 }
 
 static int on_number(void *ud, const char *s, size_t len)
@@ -178,7 +206,7 @@ static int on_number(void *ud, const char *s, size_t len)
     } else {
         if (!check(d, K_FLOAT))
             return 0;
-        lua_pushnumber(d->L, (lua_Number)parse_double(s, len));
+        lua_pushnumber(d->L, (lua_Number)parse_double(d, s, len));
     }
     put(d);
     return 1;
@@ -212,8 +240,9 @@ static int on_start_map(void *ud)
         return too_deep(d);
     f = &d->stack[d->depth++];
     f->record = record_of(d->want);
-    f->field = NULL;
+    f->field = d->want != NULL && d->want->type == SHAPE_MAP ? d->want->values : NULL;
     f->is_array = 0;
+    f->seen = 0;
     lua_createtable(d->L, 0, f->record != NULL ? f->record->size_hint : 0);
     return 1;
 }
@@ -221,15 +250,16 @@ static int on_start_map(void *ud)
 static int on_map_key(void *ud, const unsigned char *k, size_t len)
 {
     decoder *d = ud;
-    const shape_record *r = d->stack[d->depth - 1].record;
+    frame *f = &d->stack[d->depth - 1];
     int index;
 
     d->item = 0;
-    if (r != NULL && (d->want = shape_lookup(r, (const char *)k, len, &index)) != NULL) {
-        lua_rawgeti(d->L, CORE_UV_KEYS, r->key_base + index);
+    if (f->record != NULL && (d->want = shape_lookup(f->record, (const char *)k, len, &index)) != NULL) {
+        f->seen |= 1ull << index;
+        lua_rawgeti(d->L, CORE_UV_KEYS, f->record->key_base + index);
         return 1;
     }
-    d->want = NULL;
+    d->want = f->field;
     lua_pushlstring(d->L, (const char *)k, len);
     return 1;
 }
@@ -250,7 +280,17 @@ static int end_container(decoder *d)
 
 static int on_end_map(void *ud)
 {
-    return end_container(ud);
+    decoder *d = ud;
+    const frame *f = &d->stack[d->depth - 1];
+    unsigned long long absent;
+    int i;
+
+    if (f->record != NULL && (absent = f->record->required & ~f->seen) != 0) {
+        for (i = 0; !(absent & (1ull << i)); i++)
+            ;
+        return missing(d, &f->record->fields[i]);
+    }
+    return end_container(d);
 }
 
 static int on_start_array(void *ud)
@@ -291,9 +331,19 @@ static const yajl_callbacks callbacks = {
 
 /* ===== Entry points ===== */
 
-static void release_yajl(void *h)
+static void *arena_yajl_malloc(void *ctx, size_t size)
 {
-    yajl_free((yajl_handle)h);
+    return arena_malloc(ctx, size);
+}
+
+static void *arena_yajl_realloc(void *ctx, void *p, size_t size)
+{
+    return arena_realloc(ctx, p, size);
+}
+
+static void arena_yajl_free(void *ctx, void *p)
+{
+    arena_free(ctx, p);
 }
 
 /* Writes the message of a failed parse: what yajl says and the byte offset. */
@@ -321,29 +371,30 @@ static void syntax_error(decoder *d, yajl_handle h, const char *text, size_t len
 int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
 {
     int top = lua_gettop(L);
+    yajl_alloc_funcs funcs;
     yajl_status st;
     yajl_handle h;
     decoder d;
-    guard *g;
 
     luaL_checkstack(L, 2 * JSON_MAX_DEPTH + 8, "decode");
-    g = guard_push(L);
     d.L = L;
+    d.g = guard_push(L);
     d.want = shape_top(shape);
     d.item = 0;
     d.keep_nulls = keep_nulls;
     d.depth = 0;
-    h = yajl_alloc(&callbacks, NULL, &d);
-    if (h == NULL)
-        luaL_error(L, "decode: not enough memory");
-    g->handle = h;
-    g->release_handle = release_yajl;
+    funcs.malloc = arena_yajl_malloc;
+    funcs.realloc = arena_yajl_realloc;
+    funcs.free = arena_yajl_free;
+    funcs.ctx = &d.g->mem;
+    h = yajl_alloc(&callbacks, &funcs, &d); /* raises rather than return NULL */
     st = yajl_parse(h, (const unsigned char *)text, len);
     if (st == yajl_status_error)
         syntax_error(&d, h, text, len, yajl_get_bytes_consumed(h));
     else if (st == yajl_status_ok && (st = yajl_complete_parse(h)) == yajl_status_error)
         syntax_error(&d, h, text, len, len);
-    guard_release(g);
+    yajl_free(h);
+    guard_release(d.g);
     if (st != yajl_status_ok) {
         lua_settop(L, top);
         lua_pushstring(L, d.err);
@@ -353,17 +404,18 @@ int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape,
     return 1;
 }
 
-/* core.decode(text [, shape [, keep_nulls]]) -> value | nil, message; with keep_nulls an
-   object's null is kept as core.null (a desired-state file's "clear this field") */
+/* core.decode(text [, shape [, keep_nulls]]) -> value | nil, {kind = "decode", detail};
+   shape is "definition", "page", "bulk", "primary_properties" or "object". With keep_nulls an
+   object's null is kept as core.null (a desired-state file's "clear this field"). */
 int core_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    shape_id shape = shape_opt(L, 2, 1u << SHAPE_ID_DEFINITION | 1u << SHAPE_ID_PAGE);
+    shape_id shape = shape_opt(L, 2, SHAPE_BIT(SHAPE_ID_DEFINITION) | SHAPE_BIT(SHAPE_ID_PAGE) |
+                                         SHAPE_BIT(SHAPE_ID_BULK) | SHAPE_BIT(SHAPE_ID_PRIMARY_PROPERTIES) |
+                                         SHAPE_BIT(SHAPE_ID_OBJECT));
 
     if (json_decode_push(L, text, len, shape, lua_toboolean(L, 3)))
         return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return core_fail(L, "decode", lua_tostring(L, -1));
 }

@@ -5,7 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buffer.h"
+#include "mem/buffer.h"
+
+/* ===== Allocator ===== */
+
+void buffer_use_lua(buffer *b, lua_State *L)
+{
+    b->alloc = lua_getallocf(L, &b->alloc_ud);
+}
+
+/* Resizes the block of b to size bytes (0 frees it); NULL when that fails. */
+static void *resize(buffer *b, size_t size)
+{
+    if (b->alloc != NULL)
+        return b->alloc(b->alloc_ud, b->data, b->cap, size);
+    if (size == 0) {
+        free(b->data);
+        return NULL;
+    }
+    return realloc(b->data, size);
+}
 
 /* ===== Growth ===== */
 
@@ -26,7 +45,7 @@ int buffer_reserve(buffer *b, size_t extra)
         }
         cap *= 2;
     }
-    p = realloc(b->data, cap);
+    p = resize(b, cap);
     if (p == NULL) {
         b->failed = 1;
         return 0;
@@ -48,7 +67,8 @@ void buffer_add(buffer *b, const void *p, size_t n)
 
 void buffer_free(buffer *b)
 {
-    free(b->data);
+    if (b->data != NULL)
+        resize(b, 0);
     b->data = NULL;
     b->len = b->cap = 0;
     b->failed = 0;

@@ -1,0 +1,26 @@
+/*
+ * json.h - the JSON codec's entry points inside the core.
+ */
+#ifndef PHED_JSON_H
+#define PHED_JSON_H
+
+#include "core.h"
+
+/* Appends the JSON text of the value at idx to g->out, validated against shape (ANY or
+   DEFINITION), with g->keys as scratch; returns 1, or 0 with a message in err (CORE_ERRMAX
+   bytes). Raises when memory runs out. */
+int json_encode_append(lua_State *L, int idx, shape_id shape, guard *g, char *err);
+
+/* Appends s as a JSON string literal. */
+void json_append_string(buffer *out, const char *s, size_t len);
+
+/* Writes a finite double as JSON (integral values within int64 without a fraction, others
+   as the shortest of %.15g/%.16g/%.17g that reads back exactly) into buf (>= 32 bytes). */
+size_t json_format_double(char *buf, double v);
+
+/* Decodes text checked against shape: pushes the value and returns 1, or pushes a message
+   ("decode: ...") and returns 0. Object nulls are dropped unless keep_nulls. Raises when memory
+   runs out. Call only from a function carrying the core's upvalues. */
+int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls);
+
+#endif

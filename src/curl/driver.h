@@ -1,0 +1,62 @@
+/*
+ * driver.h - the libcurl multi driver's parts: transfers (transfer.c), results (result.c) and
+ * the driver that Lua loops over (driver.c).
+ */
+#ifndef PHED_DRIVER_H
+#define PHED_DRIVER_H
+
+#include <curl/curl.h>
+
+#include "compat.h"
+#include "mem/buffer.h"
+
+#define POOL_MAX 16 /* idle easy handles kept for reuse */
+
+typedef struct transfer {
+    struct transfer *next;
+    CURL *easy;                  /* NULL once finished (the handle is back in the pool) */
+    lua_Integer id;
+    struct curl_slist *headers;
+    char *body;                  /* the request body (curl does not copy POSTFIELDS) */
+    buffer resp;                 /* the response body */
+    buffer head;                 /* the last response's head as received (after any 1xx) */
+    long long max_bytes;         /* 0 = unlimited */
+    int too_large;
+    /* set when it finishes */
+    CURLcode result;
+    long status;                 /* the final response's status code */
+    int sent;                    /* for a failure: whether the request may have left */
+    char errbuf[CURL_ERROR_SIZE];
+} transfer;
+
+typedef struct driver {
+    CURLM *multi;                /* NULL once closed */
+    transfer *active;            /* in flight */
+    transfer *finished;          /* done, result not delivered yet; oldest first */
+    CURL *pool[POOL_MAX];
+    int npool;
+    lua_Integer next_id;
+} driver;
+
+/* ===== transfer.c ===== */
+
+/* driver:add(req [, options]) -> id (see transfer.c) */
+int transfer_add(lua_State *L, driver *d);
+
+/* Stops t: takes its easy handle out of the multi handle and back to the pool. */
+void transfer_detach(driver *d, transfer *t);
+
+/* Frees t (detached first). */
+void transfer_free(transfer *t);
+
+/* ===== result.c ===== */
+
+/* Records the outcome of the finished transfer t (curl's result code) while its easy handle
+   is still attached. */
+void result_record(transfer *t, CURLcode rc);
+
+/* Pushes { id, res = {status, headers, body} } or { id, err = {kind, sent, detail[, retryable]} }
+   for the finished transfer t. Raises only when memory runs out. */
+void result_push(lua_State *L, transfer *t);
+
+#endif
