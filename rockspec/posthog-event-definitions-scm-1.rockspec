@@ -18,7 +18,10 @@ dependencies = {
   "argparse", -- the command-line program only
 }
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  -- CURL is checked by its library alone: Debian keeps curl.h under /usr/include/<multiarch>/curl,
+  -- which the compiler searches but LuaRocks' header check does not (its library check does
+  -- search lib/<multiarch>), so a plain `luarocks make` needs no CURL_INCDIR there.
+  CURL = { library = "curl" },
   YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
 }
 build = {
@@ -33,22 +36,41 @@ build = {
     ["posthog.event_definitions.schema"] = "lua/posthog/event_definitions/schema.lua",
     ["posthog.event_definitions.transport.curl"] = "lua/posthog/event_definitions/transport/curl.lua",
     ["posthog.event_definitions.transport.ngx"] = "lua/posthog/event_definitions/transport/ngx.lua",
+    -- The sans-IO C core: links yajl only (nginx workers load it).
     ["posthog.event_definitions.core"] = {
       sources = {
-        "src/buffer.c",
         "src/clock.c",
+        "src/codec/fields.c",
+        "src/codec/json_decode.c",
+        "src/codec/json_encode.c",
+        "src/codec/shape.c",
+        "src/codec/tags.c",
         "src/core.c",
-        "src/curl_multi.c",
-        "src/json_decode.c",
-        "src/json_encode.c",
-        "src/request.c",
-        "src/response.c",
-        "src/shape.c",
-        "src/tags.c",
+        "src/http/head.c",
+        "src/http/headers.c",
+        "src/http/httpdate.c",
+        "src/http/query.c",
+        "src/http/request.c",
+        "src/http/response.c",
+        "src/mem/buffer.c",
+        "src/mem/guard.c",
       },
-      incdirs = { "$(CURL_INCDIR)", "$(YAJL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(YAJL_LIBDIR)" },
-      libraries = { "curl", "yajl" },
+      incdirs = { "src", "$(YAJL_INCDIR)" },
+      libdirs = { "$(YAJL_LIBDIR)" },
+      libraries = { "yajl" },
+    },
+    -- The libcurl multi driver: the only C that links libcurl.
+    ["posthog.event_definitions.transport.libcurl"] = {
+      sources = {
+        "src/curl/driver.c",
+        "src/curl/result.c",
+        "src/curl/transfer.c",
+        "src/http/head.c",
+        "src/mem/buffer.c",
+      },
+      incdirs = { "src", "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl" },
     },
   },
   install = {
