@@ -613,7 +613,7 @@ describe("schema.plan", function()
     for i, d in ipairs(current) do
       desired[i] = { name = d.name, id = uuid(99), created_at = "2000-01-01T00:00:00Z", updated_at = "x",
         updated_by = { id = 9 }, last_seen_at = "y", verified_at = "z", verified_by = { id = 9 }, is_action = true,
-        media_preview_urls = { "u" }, post_to_slack = true, future_field = 1, owner = d.owner and d.owner.id }
+        media_preview_urls = { "u" }, future_field = 1, owner = d.owner and d.owner.id }
     end
     assert.same({}, schema.plan(current, desired).ops)
     desired[1].owner = { id = 1, email = "other@example.com" }
@@ -680,5 +680,92 @@ describe("schema.plan and Unicode tags", function()
     local ops = assert(schema.plan(current, desired)).ops
     assert.equal(1, #ops)
     assert.same({ "neu", "ärger" }, ops[1].fields.tags)
+  end)
+end)
+
+describe("schema and the C shape (core.fields)", function()
+  -- The writable fields a desired state sets: every writable field of the C shape but the name.
+  local function writable()
+    local list = {}
+    for _, f in ipairs(core.fields) do
+      if f.writable and f.name ~= "name" then list[#list + 1] = f end
+    end
+    return list
+  end
+
+  -- Two different values field f may be set to: `a` as the API returns it (a user as an object),
+  -- never the value PostHog stores when the field is absent, `b` as a desired state gives it, and
+  -- `sent`, b as plan sends it.
+  local function values(f)
+    if f.choices then
+      local a, b
+      for _, choice in ipairs(f.choices) do
+        if a == nil and choice ~= f.default then a = choice elseif b == nil then b = choice end
+      end
+      return a, b, b
+    elseif f.array then
+      return { "alpha" }, setmetatable({ "beta", "gamma" }, core.array_mt), { "beta", "gamma" }
+    elseif f.type == "boolean" then
+      return not f.default, f.default == true, f.default == true
+    elseif f.type == "user" then
+      return { id = 1, email = "ann@example.com" }, 2, 2
+    elseif f.type == "integer" then
+      return 1, 2, 2
+    end
+    assert.equal("string", f.type, f.name)
+    return "one", "two", "two"
+  end
+
+  -- A value of the wrong type for f.
+  local function wrong(f)
+    if f.choices then return "no such choice" end
+    if f.array then return "alpha" end
+    if f.type == "string" then return 12 end
+    return "yes"
+  end
+
+  it("includes post_to_slack among the writable fields, as the client sends it", function()
+    local names = {}
+    for _, f in ipairs(writable()) do names[f.name] = true end
+    assert.is_true(names.post_to_slack)
+    local text = schema.snapshot({ { name = "e", post_to_slack = true, is_action = true } })
+    assert.is_truthy(text:find('"post_to_slack": true', 1, true), text)
+    assert.is_nil(text:find("is_action", 1, true), text)
+    assert.same({ { op = "update", name = "e", id = uuid(1), fields = { post_to_slack = true } } },
+      assert(schema.plan({ { id = uuid(1), name = "e", post_to_slack = false } }, assert(schema.load(text)))).ops)
+  end)
+
+  it("carries every writable field through snapshot, load and plan", function()
+    local fields = writable()
+    assert.is_true(#fields >= 9)
+    local base = { id = uuid(1), name = "e" }
+    for _, f in ipairs(fields) do base[f.name] = (values(f)) end
+    -- a state and its own snapshot: nothing to do
+    local current = { base }
+    assert.same({}, assert(schema.plan(current, assert(schema.load(schema.snapshot(current))))).ops)
+    assert.same({}, assert(schema.plan(current, assert(schema.load(schema.json_schema(current))))).ops)
+    for _, f in ipairs(fields) do
+      local _, b, sent = values(f)
+      -- a desired state differing in f alone plans exactly that change
+      local changed = copy(base)
+      changed[f.name] = b
+      local desired = assert(schema.load(schema.snapshot({ changed })))
+      local ops = assert(schema.plan(current, desired)).ops
+      assert.same({ { op = "update", name = "e", id = uuid(1), fields = { [f.name] = sent } } }, ops, f.name)
+      assert.is_string(core.encode(ops[1].fields, "definition"), f.name)
+      -- and so does one that clears it: null where PostHog takes null, else what it stores when absent
+      changed[f.name] = null
+      ops = assert(schema.plan(current, assert(schema.load(schema.snapshot({ changed }))))).ops
+      local cleared = null
+      if not f.nullable and f.default ~= nil then cleared = f.default end
+      assert.same({ { op = "update", name = "e", id = uuid(1), fields = { [f.name] = cleared } } }, ops, f.name)
+      assert.is_string(core.encode(ops[1].fields, "definition"), f.name)
+      -- a value of the wrong type is a validation error naming the field
+      changed[f.name] = wrong(f)
+      local defs, err = schema.load(schema.snapshot({ changed }))
+      assert.is_nil(defs, f.name)
+      assert.equal("validation", err.kind, f.name)
+      assert.is_truthy(err.detail:find("definitions[1]: " .. f.name .. " must be ", 1, true), err.detail)
+    end
   end)
 end)

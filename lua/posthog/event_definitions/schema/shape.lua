@@ -18,22 +18,7 @@ shape.field = {}
 -- what definitions are matched by.
 shape.writable = {}
 
--- The fields schema knew before the C core exported its shape (core.fields replaces this list).
-local FIELDS = {
-  { name = "id", type = "string" },
-  { name = "name", type = "string", writable = true },
-  { name = "description", type = "string", writable = true, nullable = true, default = "" },
-  { name = "tags", type = "string", writable = true, array = true, default = {} },
-  { name = "verified", type = "boolean", writable = true, default = false },
-  { name = "hidden", type = "boolean", writable = true, nullable = true, default = false },
-  { name = "owner", type = "user", writable = true, nullable = true },
-  { name = "enforcement_mode", type = "string", writable = true, default = "allow" },
-  { name = "primary_property", type = "string", writable = true, nullable = true },
-  { name = "default_columns", type = "string", writable = true, array = true, default = {} },
-  { name = "media_preview_urls", type = "string", array = true },
-}
-
-for _, f in ipairs(FIELDS) do
+for _, f in ipairs(core.fields) do
   shape.field[f.name] = f
   if f.writable and f.name ~= "name" then shape.writable[#shape.writable + 1] = f end
 end
