@@ -260,6 +260,46 @@ describe("the libcurl driver", function()
   end)
 end)
 
+describe("the libcurl driver's response heads", function()
+  -- Answers one request of d with the bytes raw from a socket of this process: the transfer is
+  -- started, the connection accepted, the request read, raw sent; returns the result.
+  local function answer(raw)
+    local d = libcurl.new()
+    local srv = assert(socket.bind("127.0.0.1", 0))
+    srv:settimeout(5)
+    local id = d:add({ method = "GET", url = "http://127.0.0.1:" .. select(2, srv:getsockname()) .. "/", timeout = 5 })
+    d:poll(0.05) -- lets curl connect and send
+    local c = assert(srv:accept())
+    c:settimeout(5)
+    repeat local line = assert(c:receive("*l")) until line == ""
+    c:send(raw)
+    local results = wait(d, { id })
+    c:close()
+    srv:close()
+    d:close()
+    return results[id]
+  end
+
+  it("are parsed by the core's one header normalisation: folded lines, repeated headers", function()
+    local r = answer("HTTP/1.1 200 OK\r\nX-Folded: one\r\n  two\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 2\r\n\r\nok")
+    assert.same({ ["x-folded"] = "one two", ["x-a"] = "1, 2", ["content-length"] = "2" }, r.res.headers)
+    assert.equal("ok", r.res.body)
+  end)
+
+  it("keep only the final answer's head after interim 1xx ones", function()
+    local r = answer("HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" ..
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert.same({ ["content-length"] = "0" }, r.res.headers)
+  end)
+
+  it("make a malformed header line a transport error", function()
+    local r = answer("HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\nok")
+    assert.is_nil(r.res)
+    assert.equal("transport", r.err.kind)
+    assert.is_true(r.err.sent)
+  end)
+end)
+
 describe("the libcurl driver's lifetime", function()
   it("closes idempotently and refuses use afterwards", function()
     local d = libcurl.new()
