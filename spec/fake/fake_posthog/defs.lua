@@ -356,12 +356,12 @@ end
 local DATETIME_FORMAT = "Datetime has wrong format. Use one of these formats instead: "
   .. "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
 
--- datetime_check(attr) -> check of a DRF DateTimeField that allows null (ISO-8601 with a time;
--- no zone = UTC).
+-- datetime_check(attr) -> check of a DRF DateTimeField that allows null (ISO-8601 as Python's
+-- fromisoformat reads it, a bare date included; no zone = UTC).
 local function datetime_check(attr)
   return function(f, v)
     if v == json.null then f[attr] = json.null; return nil end
-    local us = type(v) == "string" and v:find("^%d%d%d%d%-%d%d%-%d%d[T ]") and clock.parse(v)
+    local us = clock.parse(v)
     if not us then return http.invalid("invalid_input", DATETIME_FORMAT, attr) end
     f[attr] = us
   end
