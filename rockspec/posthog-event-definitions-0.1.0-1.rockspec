@@ -44,6 +44,7 @@ build = {
         "src/codec/fields.c",
         "src/codec/json_decode.c",
         "src/codec/json_encode.c",
+        "src/codec/json_number.c",
         "src/codec/shape.c",
         "src/codec/tags.c",
         "src/core.c",

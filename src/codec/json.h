@@ -6,6 +6,8 @@
 
 #include "core.h"
 
+/* ===== json_encode.c ===== */
+
 /* Appends the JSON text of the value at idx to g->out, validated against shape (ANY or
    DEFINITION), with g->keys as scratch; returns 1, or 0 with a message in err (CORE_ERRMAX
    bytes). Raises when memory runs out. */
@@ -14,9 +16,20 @@ int json_encode_append(lua_State *L, int idx, shape_id shape, guard *g, char *er
 /* Appends s as a JSON string literal. */
 void json_append_string(buffer *out, const char *s, size_t len);
 
+/* ===== json_number.c ===== */
+
 /* Writes a finite double as JSON (integral values within int64 without a fraction, others
    as the shortest of %.15g/%.16g/%.17g that reads back exactly) into buf (>= 32 bytes). */
 size_t json_format_double(char *buf, double v);
+
+/* Parses an optional '-' and digits that fit int64 into *out; 0 for anything else. */
+int json_parse_int64(const char *s, size_t len, long long *out);
+
+/* The double that the JSON number s denotes; one of 64 bytes or more is copied to scratch
+   (raises when memory runs out). */
+double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratch);
+
+/* ===== json_decode.c ===== */
 
 /* Decodes text checked against shape: pushes the value and returns 1, or pushes a message
    ("decode: ...") and returns 0. Object nulls are dropped unless keep_nulls. Raises when memory

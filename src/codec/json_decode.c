@@ -7,9 +7,7 @@
  * keys come from the key cache (interned once) instead of being hashed again. yajl's memory
  * comes from the guard's arena (the Lua state's allocator), freed whole on any raise.
  */
-#include <locale.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <yajl/yajl_parse.h>
@@ -148,65 +146,19 @@ static int on_boolean(void *ud, int b)
     return 1;
 }
 
-/* Parses an optional '-' and digits that fit int64 into *out; 0 for anything else. */
-static int parse_int64(const char *s, size_t len, long long *out)
-{
-    unsigned long long v = 0, limit;
-    size_t i = 0;
-    int neg = 0;
-
-    if (len > 0 && s[0] == '-') {
-        neg = 1;
-        i = 1;
-    }
-    if (i == len)
-        return 0;
-    limit = neg ? 9223372036854775808ull : 9223372036854775807ull;
-    for (; i < len; i++) {
-        unsigned c = (unsigned)(s[i] - '0');
-        if (c > 9 || v > (limit - c) / 10)
-            return 0;
-        v = v * 10 + c;
-    }
-    *out = neg ? (long long)(0 - v) : (long long)v;
-    return 1;
-}
-
-/* The double that s (a JSON number that is no int64) denotes; long numbers are copied to the
-   guard's scratch buffer (raises when memory runs out). */
-static double parse_double(decoder *d, const char *s, size_t len)
-{
-    const char *point = localeconv()->decimal_point;
-    char local[64], *copy = local, *p;
-    buffer *b = &d->g->aux;
-
-    if (len >= sizeof local) {
-        b->len = 0;
-        if (!buffer_reserve(b, len + 1))
-            return (double)guard_oom(d->L, "decode");
-        copy = b->data;
-    }
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    /* strtod follows LC_NUMERIC; JSON has '.' */
-    if (point[0] != '.' && point[0] != '\0' && (p = strchr(copy, '.')) != NULL)
-        *p = point[0];
-    return strtod(copy, NULL);
-}
-
 static int on_number(void *ud, const char *s, size_t len)
 {
     decoder *d = ud;
     long long i;
 
-    if (parse_int64(s, len, &i)) {
+    if (json_parse_int64(s, len, &i)) {
         if (!check(d, K_INTEGER))
             return 0;
         compat_pushint64(d->L, i);
     } else {
         if (!check(d, K_FLOAT))
             return 0;
-        lua_pushnumber(d->L, (lua_Number)parse_double(d, s, len));
+        lua_pushnumber(d->L, (lua_Number)json_parse_double(d->L, s, len, &d->g->aux));
     }
     put(d);
     return 1;

@@ -3,7 +3,6 @@
  *
  * Objects are written with their keys sorted bytewise, so equal tables give equal bodies.
  */
-#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,25 +56,6 @@ void json_append_string(buffer *out, const char *s, size_t len)
     }
     buffer_add(out, s + run, len - run);
     buffer_addc(out, '"');
-}
-
-size_t json_format_double(char *buf, double v)
-{
-    const char *point = localeconv()->decimal_point;
-    int n = 0, prec;
-    char *p;
-
-    if (compat_integral(v))
-        return (size_t)snprintf(buf, 32, "%lld", (long long)v);
-    for (prec = 15; prec <= 17; prec++) {
-        n = snprintf(buf, 32, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    /* %g follows LC_NUMERIC; JSON wants '.' */
-    if (point[0] != '.' && point[0] != '\0' && (p = strchr(buf, point[0])) != NULL)
-        *p = '.';
-    return (size_t)n;
 }
 
 static int fail(encoder *e, const char *msg)
