@@ -175,26 +175,39 @@ static int on_string(void *ud, const unsigned char *s, size_t len)
     return 1;
 }
 
-static int too_deep(decoder *d)
+/* Opens a container of kind k where d->want is expected: returns its frame (record, field and
+   is_array set), or NULL to stop the parse (the message in d->err). */
+static frame *open_container(decoder *d, json_kind k)
 {
-    snprintf(d->err, sizeof d->err, "decode: nested deeper than %d levels", JSON_MAX_DEPTH);
-    return 0;
+    frame *f;
+
+    if (!check(d, k))
+        return NULL;
+    if (d->depth == JSON_MAX_DEPTH) {
+        snprintf(d->err, sizeof d->err, "decode: nested deeper than %d levels", JSON_MAX_DEPTH);
+        return NULL;
+    }
+    f = &d->stack[d->depth++];
+    f->is_array = k == K_ARRAY;
+    f->n = 0;
+    f->seen = 0;
+    if (f->is_array) {
+        f->record = NULL;
+        f->field = d->want != NULL && d->want->is_array && !d->item ? d->want : NULL;
+    } else {
+        f->record = record_of(d->want);
+        f->field = d->want != NULL && d->want->type == SHAPE_MAP ? d->want->values : NULL;
+    }
+    return f;
 }
 
 static int on_start_map(void *ud)
 {
     decoder *d = ud;
-    frame *f;
+    frame *f = open_container(d, K_OBJECT);
 
-    if (!check(d, K_OBJECT))
+    if (f == NULL)
         return 0;
-    if (d->depth == JSON_MAX_DEPTH)
-        return too_deep(d);
-    f = &d->stack[d->depth++];
-    f->record = record_of(d->want);
-    f->field = d->want != NULL && d->want->type == SHAPE_MAP ? d->want->values : NULL;
-    f->is_array = 0;
-    f->seen = 0;
     lua_createtable(d->L, 0, f->record != NULL ? f->record->size_hint : 0);
     return 1;
 }
@@ -248,17 +261,10 @@ static int on_end_map(void *ud)
 static int on_start_array(void *ud)
 {
     decoder *d = ud;
-    frame *f;
+    frame *f = open_container(d, K_ARRAY);
 
-    if (!check(d, K_ARRAY))
+    if (f == NULL)
         return 0;
-    if (d->depth == JSON_MAX_DEPTH)
-        return too_deep(d);
-    f = &d->stack[d->depth++];
-    f->record = NULL;
-    f->field = d->want != NULL && d->want->is_array && !d->item ? d->want : NULL;
-    f->is_array = 1;
-    f->n = 0;
     d->want = f->field;
     d->item = f->field != NULL;
     lua_createtable(d->L, 0, 0);

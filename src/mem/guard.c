@@ -29,11 +29,10 @@ static void unlink_block(arena *a, arena_header *h)
         h->link.next->link.prev = h->link.prev;
 }
 
-/* Raises the arena's memory error (never returns; the NULL keeps callers' returns explicit). */
+/* Raises the arena's memory error (the NULL is never returned: it types the raise). */
 static void *arena_oom(arena *a)
 {
-    guard_oom(a->L, "decode");
-    return NULL;
+    return (void)guard_oom(a->L, "decode"), NULL;
 }
 
 void *arena_realloc(arena *a, void *p, size_t size)
