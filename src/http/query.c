@@ -9,7 +9,7 @@
 
 #include "http/http.h"
 
-/* ===== Query encoding ===== */
+/* ===== Percent-encoding ===== */
 
 static void add_percent_encoded(buffer *b, const char *s, size_t len)
 {
@@ -36,6 +36,8 @@ static void add_param(buffer *q, keyref k, const char *v, size_t vlen)
     buffer_addc(q, '=');
     add_percent_encoded(q, v, vlen);
 }
+
+/* ===== Generic parameters ===== */
 
 static int query_error(char *err, keyref k, const char *what)
 {
@@ -111,6 +113,8 @@ static int add_generic(lua_State *L, int idx, buffer *q, keyref k, char *err)
     }
     return 1;
 }
+
+/* ===== List parameters (shape_params) ===== */
 
 static int list_error(char *err, keyref k, const char *what)
 {
@@ -223,6 +227,8 @@ static int add_list_param(lua_State *L, int idx, buffer *q, buffer *tmp, keyref 
     }
     }
 }
+
+/* ===== The query ===== */
 
 int query_build(lua_State *L, int idx, int list, guard *g, char *err)
 {
