@@ -18,11 +18,22 @@
 
 /* ===== Finishing ===== */
 
+/* Removes t from the list at *pp, if it is there; returns whether it was. */
+static int unlink_transfer(transfer **pp, transfer *t)
+{
+    for (; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            return 1;
+        }
+    return 0;
+}
+
 /* Moves every transfer that curl reports done from the active list to the end of the
    finished list, its outcome recorded and its easy handle back in the pool. No Lua here. */
 static void harvest(driver *d)
 {
-    transfer **tail = &d->finished, **pp;
+    transfer **tail = &d->finished;
     CURLMsg *m;
     int queued;
 
@@ -36,9 +47,7 @@ static void harvest(driver *d)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         t = (transfer *)(void *)priv;
         result_record(t, m->data.result); /* before detaching: m dies with the handle */
-        for (pp = &d->active; *pp != t; pp = &(*pp)->next)
-            ;
-        *pp = t->next;
+        unlink_transfer(&d->active, t);
         transfer_detach(d, t);
         t->next = NULL;
         *tail = t;
@@ -62,17 +71,6 @@ static void deliver(lua_State *L, driver *d)
         d->finished = t->next;
         transfer_free(t);
     }
-}
-
-/* Removes t from the list at *pp, if it is there; returns whether it was. */
-static int unlink_transfer(transfer **pp, transfer *t)
-{
-    for (; *pp != NULL; pp = &(*pp)->next)
-        if (*pp == t) {
-            *pp = t->next;
-            return 1;
-        }
-    return 0;
 }
 
 /* ===== Driver methods ===== */
