@@ -49,7 +49,7 @@ int core_push_fields(lua_State *L);     /* codec/fields.c */
 int core_normalize_tag(lua_State *L);   /* codec/tags.c */
 int core_build_request(lua_State *L);   /* http/request.c */
 int core_decode_response(lua_State *L); /* http/response.c */
-int core_parse_head(lua_State *L);      /* http/head.c */
+int core_parse_head(lua_State *L);      /* http/headers.c */
 int core_normalize_headers(lua_State *L);
 int core_monotonic(lua_State *L);       /* clock.c */
 int core_sleep(lua_State *L);
