@@ -123,6 +123,27 @@ describe("client:batch", function()
     assert.same({ 5, 5, 5, 5, 5, 5 }, counts)
   end)
 
+  it("when on_progress raises, starts nothing new, finishes what is in flight, then raises", function()
+    helpers.config { latency = 0.1 }
+    local ops = {}
+    for i = 1, 16 do ops[i] = { op = "create", fields = { name = ("raising_%02d"):format(i) } } end
+    local ok, err = pcall(client.batch, client, ops, { concurrency = 8, on_progress = function()
+      error("progress bar broke", 0)
+    end })
+    assert.is_false(ok)
+    assert.equal("progress bar broke", err)
+    assert.equal(0, helpers.stats().inflight, "the error came back with requests still in flight")
+    local posts = 0
+    for _, r in ipairs(helpers.api_requests()) do
+      if r.method == "POST" then posts = posts + 1 end
+    end
+    assert.equal(8, posts)
+    assert.equal(8, #helpers.state())
+    helpers.config { latency = 0 }
+    local page = assert(client:list { limit = 100 })
+    assert.equal(8, page.count)
+  end)
+
   it("refuses an empty batch", function()
     local report, err = client:batch({})
     assert.is_nil(report)

@@ -496,6 +496,40 @@ describe("inside nginx (one worker)", function()
       local high = helpers.stats().inflight_high
       assert.is_true(high >= 2 and high <= 4, "inflight_high " .. high)
     end)
+
+    it("when on_progress raises, start nothing new, finish the threads in flight, then raise", function()
+      helpers.reset { seed = 0 }
+      helpers.config { latency = 0.1 }
+      local out = run(app, PRELUDE .. [[
+        local c = app.client()
+        local ops = {}
+        for i = 1, 16 do ops[i] = { op = "create", fields = { name = ("raising_%02d"):format(i) } } end
+        local raised, err = pcall(c.batch, c, ops, { concurrency = 8, on_progress = function()
+          error("progress bar broke", 0)
+        end })
+        return { raised = not raised, err = err }
+      ]])
+      assert.same({ raised = true, err = "progress bar broke" }, out)
+      assert.equal(0, helpers.stats().inflight, "the error came back with requests still in flight")
+      assert.equal(8, #helpers.state())
+    end)
+  end)
+
+  describe("footprint", function()
+    it("never maps libcurl into a worker that used the ngx transport", function()
+      local out = run(app, PRELUDE .. [[
+        local c = app.client()
+        ok(c:list { limit = 1 })
+        ok(c:batch { { op = "create", fields = { name = "footprint" } } })
+        local mapped, core = {}, false
+        for line in io.lines("/proc/self/maps") do
+          if line:find("libcurl", 1, true) then mapped[#mapped + 1] = line end
+          if line:find("event_definitions/core.so", 1, true) then core = true end
+        end
+        return { mapped = #mapped, core = core }
+      ]])
+      assert.same({ mapped = 0, core = true }, out)
+    end)
   end)
 
   describe("phases", function()

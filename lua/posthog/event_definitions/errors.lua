@@ -23,8 +23,8 @@ function Error.__tostring(e)
   return line
 end
 
--- Replaces every occurrence of `secret` in `s` by "[redacted]" (plain search, no patterns).
-local function scrub(s, secret)
+--- Replaces every occurrence of `secret` in `s` by "[redacted]" (plain search, no patterns).
+function errors.scrub(s, secret)
   if type(s) ~= "string" or not secret or secret == "" then return s end
   local out, start = {}, 1
   while true do
@@ -42,16 +42,9 @@ end
 --- Makes an error table from `fields` (kind, status, detail, …), scrubbing `secret` from its strings.
 function errors.new(fields, secret)
   for k, v in pairs(fields) do
-    if type(v) == "string" then fields[k] = scrub(v, secret) end
+    if type(v) == "string" then fields[k] = errors.scrub(v, secret) end
   end
   return setmetatable(fields, Error)
 end
-
---- True when `v` is an error table made by this module.
-function errors.is(v)
-  return getmetatable(v) == Error
-end
-
-errors.scrub = scrub
 
 return errors

@@ -5,33 +5,7 @@
 -- `lua_shared_dict` instead (`shared_log`), so that every worker shares it.
 local pacing = {}
 
-local WINDOW_SECONDS = { per_second = 1, per_minute = 60, per_hour = 3600 }
-local DEFAULT_LIMITS = { per_minute = 480, per_hour = 4800 }
-
---- Normalises the `rate_limit` option: false stays false; a table is merged over the defaults.
--- Raises on unknown keys or values that are not positive integers (programmer errors).
-function pacing.limits(option)
-  if option == false then return false end
-  if option == true then error("posthog.event_definitions: rate_limit must be a table or false", 3) end
-  local limits = {}
-  for k, v in pairs(DEFAULT_LIMITS) do limits[k] = v end
-  for k, v in pairs(option or {}) do
-    if k == "shared_dict" then
-      if type(v) ~= "string" then
-        error("posthog.event_definitions: rate_limit.shared_dict must be a string", 3)
-      end
-    else
-      if not WINDOW_SECONDS[k] then
-        error("posthog.event_definitions: unknown rate_limit key '" .. tostring(k) .. "'", 3)
-      end
-      if type(v) ~= "number" or v < 1 or v % 1 ~= 0 then
-        error("posthog.event_definitions: rate_limit." .. k .. " must be a positive integer", 3)
-      end
-      limits[k] = v
-    end
-  end
-  return limits
-end
+local WINDOW_SECONDS = require("posthog.event_definitions.options").WINDOW_SECONDS
 
 --- A short, stable, non-reversible-in-practice fingerprint of a key (two polynomial hashes).
 function pacing.fingerprint(key)
@@ -164,7 +138,5 @@ end
 function pacing.shared_log(dict, digest)
   return setmetatable({ dict = dict, prefix = "posthog.evdefs:" .. digest .. ":" }, SharedLog)
 end
-
-pacing.DEFAULT_LIMITS = DEFAULT_LIMITS
 
 return pacing

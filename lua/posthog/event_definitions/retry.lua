@@ -1,12 +1,12 @@
 --- The retry policy: which failures are worth another attempt, and how long to wait before it.
+local TUNING = require("posthog.event_definitions.options").TUNING
+
 local retry = {}
 
 -- Methods whose replay after an ambiguous failure gives the same final state.
 local REPLAYABLE = { GET = true, PUT = true, PATCH = true, DELETE = true }
 local GATEWAY = { [502] = true, [503] = true, [504] = true }
 
-local BACKOFF_BASE = 0.5 -- seconds before the first retry, doubled each time
-local BACKOFF_CAP = 30   -- the longest computed backoff
 
 --- Whether a failed attempt of `method` is retryable in kind: returns bool, reason.
 -- `err` is the error table of the attempt (kind, status, sent).
@@ -31,7 +31,7 @@ end
 -- backoff with equal jitter. `random` returns a float in [0, 1).
 function retry.delay(attempt, retry_after, random)
   if retry_after then return retry_after end
-  local full = math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (attempt - 1))
+  local full = math.min(TUNING.backoff_cap, TUNING.backoff_base * 2 ^ (attempt - 1))
   return full / 2 + random() * full / 2
 end
 

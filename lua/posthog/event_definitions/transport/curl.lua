@@ -3,7 +3,7 @@
 -- same driver serves single calls and concurrent batches. Every finished transfer is filed by
 -- its id, whoever polled it, so a call made from a batch's callback (or a batch inside another)
 -- never takes an answer that another caller waits for.
-local core = require "posthog.event_definitions.core"
+local libcurl = require "posthog.event_definitions.transport.libcurl"
 
 local curl = {}
 curl.__index = curl
@@ -11,7 +11,7 @@ curl.__index = curl
 --- A transport over one multi handle; `options` = {max_response_bytes, ca_file, insecure}.
 function curl.new(options)
   return setmetatable({
-    driver = core.multi(),
+    driver = libcurl.new(),
     options = {
       max_response_bytes = options.max_response_bytes,
       ca_file = options.ca_file,
@@ -38,71 +38,89 @@ function curl:take(id)
   return item
 end
 
---- Runs `req` to completion: returns res, or nil and a transport error table.
+--- Runs `req` to completion: returns res, or nil and a transport error table. Should the
+-- driver raise meanwhile (out of memory), the transfer is removed before the error goes on.
 function curl:request(req)
   local id = self:start(req)
   while true do
     local item = self:take(id)
     if item then return item.res, item.err end
-    self:pump(1)
+    local ok, err = pcall(self.pump, self, 1)
+    if not ok then
+      self.driver:remove(id)
+      error(err, 0)
+    end
+  end
+end
+
+-- One pass of the scheduler: resumes one coroutine whose transfer finished or whose sleep
+-- ended; otherwise waits for transfers (or sleeps until the earliest wake-up). `state` holds
+-- waiting (request id -> coroutine), sleepers ({co, wake}) and step (resumes a coroutine).
+function curl:schedule(state, now, sleep)
+  for id, co in pairs(state.waiting) do
+    local item = self:take(id)
+    if item then
+      state.waiting[id] = nil
+      state.step(co, item.res, item.err)
+      return
+    end
+  end
+  local t, later, earliest = now(), {}, nil
+  local woken
+  for _, s in ipairs(state.sleepers) do
+    if s.wake <= t and not woken then
+      woken = s.co
+    else
+      later[#later + 1] = s
+      if not earliest or s.wake < earliest then earliest = s.wake end
+    end
+  end
+  state.sleepers = later
+  if woken then return state.step(woken) end
+  if next(state.waiting) then
+    self:pump(earliest and math.min(1, math.max(0, earliest - now())) or 1)
+  elseif earliest then
+    sleep(math.max(0, earliest - now()))
   end
 end
 
 --- Runs `workers` (functions of a ctx) as coroutines over this driver until all return:
 -- `ctx.transport(req)` starts a request and yields until it finishes, `ctx.sleep(s)` yields
 -- until `s` seconds have passed. `now` and `sleep` are the client's clock and idle sleep.
+-- A worker that raises sets `ctx.cancelled` (the others start nothing new); the others finish
+-- what they have in flight, then the error propagates. Should the driver itself raise, every
+-- transfer in flight is removed first, so the driver is left empty either way.
 function curl:run(workers, now, sleep)
-  local waiting = {}  -- request id -> coroutine
-  local sleepers = {} -- { co = coroutine, wake = time }
-  local alive = #workers
-  local function step(co, ...)
-    local ok, what, arg = coroutine.resume(co, ...)
-    if not ok then error(what, 0) end
-    if coroutine.status(co) == "dead" then
-      alive = alive - 1
-    elseif what == "request" then
-      waiting[arg] = co
-    else
-      sleepers[#sleepers + 1] = { co = co, wake = now() + arg }
-    end
-  end
+  local state = { waiting = {}, sleepers = {}, alive = #workers }
+  local failure
   local ctx = {
+    cancelled = false,
     transport = function(req) return coroutine.yield("request", self:start(req)) end,
     sleep = function(seconds) coroutine.yield("sleep", seconds) end,
   }
-  for _, worker in ipairs(workers) do step(coroutine.create(worker), ctx) end
-  while alive > 0 do
-    local resumed = false
-    for id, co in pairs(waiting) do
-      local item = self:take(id)
-      if item then
-        waiting[id] = nil
-        resumed = true
-        step(co, item.res, item.err)
-        break -- `waiting` changed: look again from the start
-      end
-    end
-    if not resumed then
-      local t, later, earliest = now(), {}, nil
-      for _, s in ipairs(sleepers) do
-        if s.wake <= t and not resumed then
-          resumed = true
-          step(s.co)
-        else
-          later[#later + 1] = s
-          if not earliest or s.wake < earliest then earliest = s.wake end
-        end
-      end
-      sleepers = later
-      if not resumed then
-        if next(waiting) then
-          self:pump(earliest and math.min(1, math.max(0, earliest - now())) or 1)
-        elseif earliest then
-          sleep(math.max(0, earliest - now()))
-        end
-      end
+  function state.step(co, ...)
+    local ok, what, arg = coroutine.resume(co, ...)
+    if not ok then
+      state.alive = state.alive - 1
+      ctx.cancelled = true
+      failure = failure or { what }
+    elseif coroutine.status(co) == "dead" then
+      state.alive = state.alive - 1
+    elseif what == "request" then
+      state.waiting[arg] = co
+    else
+      state.sleepers[#state.sleepers + 1] = { co = co, wake = now() + arg }
     end
   end
+  local ok, err = pcall(function()
+    for _, worker in ipairs(workers) do state.step(coroutine.create(worker), ctx) end
+    while state.alive > 0 do self:schedule(state, now, sleep) end
+  end)
+  if not ok then
+    for id in pairs(state.waiting) do self.driver:remove(id) end
+    error(err, 0)
+  end
+  if failure then error(failure[1], 0) end
 end
 
 --- Releases the connections; idempotent.

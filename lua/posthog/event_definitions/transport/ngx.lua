@@ -16,14 +16,24 @@
 -- * A pooled connection that turns out closed before any byte of the answer (the server closed
 --   it while idle: the standard stale-connection case) is dropped and the request sent once
 --   more, on a new connection, as libcurl does; any other failure is returned.
+local core = require "posthog.event_definitions.core"
+local TUNING = require("posthog.event_definitions.options").TUNING
+
+local ngx = ngx
+local ngx_now, ngx_update_time, tcp = ngx.now, ngx.update_time, ngx.socket.tcp
+local parse_head = core.parse_head
+local concat, tonumber, setmetatable, pairs = table.concat, tonumber, setmetatable, pairs
+local math_max, math_min, math_ceil = math.max, math.min, math.ceil
+
 local M = {}
 M.__index = M
 
 local DEFAULT_PORTS = { http = 80, https = 443 }
-local KEEPALIVE_IDLE_MS = 10000 -- below the keep-alive timeouts servers and load balancers use
-local READ_BYTES = 65536        -- the most one read takes from the socket
-local HEAD_ALLOWANCE = 65536    -- bytes of status lines, headers and trailers allowed on top
-local MAX_LINE = 65536          -- the longest status, header or chunk-size line accepted
+local KEEPALIVE_IDLE_MS = TUNING.keepalive_idle_ms
+local READ_BYTES = TUNING.read_bytes
+local HEAD_ALLOWANCE = TUNING.head_allowance
+local MAX_LINE = TUNING.max_line
+local MAX_HEAD = TUNING.max_head
 -- Headers that the transport writes itself or that would change the message's framing.
 local FRAMING_HEADERS = { host = true, ["content-length"] = true, ["transfer-encoding"] = true,
   connection = true, te = true, upgrade = true, trailer = true }
@@ -76,7 +86,7 @@ local function serialise(req, url)
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = ""
-  return { table.concat(lines, "\r\n"), body or "" }
+  return { concat(lines, "\r\n"), body or "" }
 end
 
 -- One request on one connection. Fields: url (parsed), deadline (ngx.now() seconds), sock,
@@ -87,10 +97,10 @@ Exchange.__index = Exchange
 
 -- Sets the socket's timeout to what is left of the deadline; false when nothing is left.
 function Exchange:arm()
-  ngx.update_time()
-  local left = self.deadline - ngx.now()
+  ngx_update_time()
+  local left = self.deadline - ngx_now()
   if left <= 0 then return false end
-  self.sock:settimeout(math.max(1, math.ceil(left * 1000)))
+  self.sock:settimeout(math_max(1, math_ceil(left * 1000)))
   return true
 end
 
@@ -134,18 +144,18 @@ function Exchange:bytes(n)
   local parts, have = { self.buf:sub(self.pos) }, available
   self.buf, self.pos = "", 1
   while have < n do
-    local data, err = self:receive(math.min(READ_BYTES, n - have))
+    local data, err = self:receive(math_min(READ_BYTES, n - have))
     if not data then return nil, err end
     parts[#parts + 1] = data
     have = have + #data
   end
-  return table.concat(parts)
+  return concat(parts)
 end
 
 -- Connects (from the pool when possible) and shakes hands; returns true or nil, failure.
 function Exchange:open(transport)
   local url = self.url
-  local sock = ngx.socket.tcp()
+  local sock = tcp()
   self.sock = sock
   if not self:arm() then return nil, failure("timeout", false, "timed out before connecting") end
   local pool = url.scheme .. "://" .. url.name .. ":" .. url.port .. (transport.verify and "" or " insecure")
@@ -167,34 +177,36 @@ function Exchange:open(transport)
   return true
 end
 
--- Reads the status line and headers, skipping 1xx answers. Returns status, headers (lower-cased
--- names, repeated ones joined with ", "), the HTTP minor version; or nil and a cosocket error or
--- a message.
+-- The bytes of one response head, up to and including the blank line that ends it; or nil and
+-- the cosocket error or a message.
+function Exchange:head_bytes()
+  local from = self.pos
+  while true do
+    local _, last = self.buf:find("\n\r?\n", from)
+    if last then
+      local text = self.buf:sub(self.pos, last)
+      self.pos = last + 1
+      return text
+    end
+    if #self.buf - self.pos + 1 > MAX_HEAD then return nil, "response head too long" end
+    local data, err = self:receive(READ_BYTES)
+    if not data then return nil, err end
+    self.buf = self.buf:sub(self.pos) .. data
+    from, self.pos = math_max(1, #self.buf - #data - 2), 1
+  end
+end
+
+-- Reads the status line and headers (parsed by the core, as the libcurl driver's are), skipping
+-- 1xx answers. Returns status, headers (lower-cased names, repeated ones joined with ", "), the
+-- HTTP minor version; or nil and a cosocket error or a message.
 function Exchange:head()
   while true do
-    local line, err = self:line()
-    if not line then return nil, err end
-    local minor, status, rest = line:match("^HTTP/1%.(%d) (%d%d%d)(.*)$")
-    if not status or (rest ~= "" and rest:sub(1, 1) ~= " ") then return nil, "malformed status line" end
-    status = tonumber(status)
+    local text, err = self:head_bytes()
+    if not text then return nil, err end
+    local status, headers, minor = parse_head(text)
+    if not status then return nil, headers.detail end
     if status == 101 then return nil, "unexpected 101 Switching Protocols" end
-    local headers, last = {}, nil
-    while true do
-      line, err = self:line()
-      if not line then return nil, err end
-      if line == "" then break end
-      local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
-      if name then
-        name = name:lower()
-        headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
-        last = name
-      elseif line:match("^[ \t]") and last then -- an obsolete folded continuation line
-        headers[last] = headers[last] .. " " .. line:match("^%s*(.-)%s*$")
-      else
-        return nil, "malformed header line"
-      end
-    end
-    if status >= 200 then return status, headers, tonumber(minor) end
+    if status >= 200 then return status, headers, minor end
   end
 end
 
@@ -223,7 +235,7 @@ function Exchange:chunked(max_bytes)
     local line, err = self:line()
     if not line then return nil, err end
   until line == ""
-  return table.concat(parts)
+  return concat(parts)
 end
 
 -- Reads a body that ends when the server closes the connection.
@@ -233,7 +245,7 @@ function Exchange:until_close(max_bytes)
   while true do
     local data, err = self:receive(READ_BYTES)
     if not data then
-      if err == "closed" then return table.concat(parts) end
+      if err == "closed" then return concat(parts) end
       return nil, err
     end
     size = size + #data
@@ -254,8 +266,8 @@ end
 
 -- Reads the body after the head: returns body and whether the connection may be reused, or nil
 -- and a cosocket error or a message.
-function Exchange:body(method, status, headers, max_bytes)
-  if method == "HEAD" or status == 204 or status == 304 then return "", true end
+function Exchange:body(status, headers, max_bytes)
+  if status == 204 or status == 304 then return "", true end
   local te, length = headers["transfer-encoding"], headers["content-length"]
   local body, err
   if te and te:lower():match("([^,%s]+)%s*$") == "chunked" then
@@ -298,7 +310,7 @@ function Exchange:run(transport, req)
     local stale = self.reused > 0 and err == "closed" and not self.got_bytes
     return nil, failure(err, true, "reading the response head: " .. err), stale
   end
-  local body, reusable = self:body(req.method, status, headers, max_bytes)
+  local body, reusable = self:body(status, headers, max_bytes)
   if not body then
     err = reusable
     return nil, failure(err, true, "reading the response body: " .. err)
@@ -317,8 +329,8 @@ end
 function M:request(req)
   local url, why = parse_url(req.url)
   if not url then return nil, { kind = "transport", sent = false, detail = why } end
-  ngx.update_time()
-  local deadline = ngx.now() + req.timeout
+  ngx_update_time()
+  local deadline = ngx_now() + req.timeout
   local function exchange(replay)
     return setmetatable({ url = url, deadline = deadline, reused = 0, got_bytes = false, buf = "",
       pos = 1, received = 0, max_bytes = self.max_bytes, budget = self.max_bytes + HEAD_ALLOWANCE,

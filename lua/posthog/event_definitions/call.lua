@@ -1,0 +1,179 @@
+--- The call pipeline: one API call from a call spec to a value. The C core builds the request
+-- (1), a transport carries it (2), the C core decodes and checks the answer (3); pacing and
+-- retries happen between the steps. Every endpoint, the pager, the batch engine and the
+-- taxonomy helpers send through `Pipeline:send`, and nothing else sends.
+--
+-- A call spec is a table {method, path, query, query_shape, body, body_shape, shape, headers,
+-- raw}: `shape` names what a 2xx answer must be ("definition", "page", "bulk", "object", …,
+-- checked by the core), `raw` asks for {status, headers, body, json} instead.
+local core = require "posthog.event_definitions.core"
+local errors = require "posthog.event_definitions.errors"
+local retry = require "posthog.event_definitions.retry"
+local runtime = require "posthog.event_definitions.runtime"
+
+local type, setmetatable, tostring = type, setmetatable, tostring
+
+local Pipeline = {}
+Pipeline.__index = Pipeline
+
+local call = {}
+
+--- A pipeline for the resolved options `o` (see options.resolve) sending as `user_agent`;
+-- returns it, or nil and a config problem (a pacing store that cannot be had).
+function call.new(o, user_agent)
+  local log, why = runtime.pacing_log(o.personal_api_key, o)
+  if o.limits and not log then return nil, why end
+  return setmetatable({
+    options = o,
+    key = o.personal_api_key,
+    base = o.base,
+    prefix = o.prefix,
+    list_path = "/api/projects/" .. o.project .. "/event_definitions/",
+    user_agent = user_agent,
+    limits = o.limits,
+    log = log,
+    now = o.now or core.monotonic,
+    random = o.random or math.random,
+    cache = {}, -- the transports made for this pipeline (runtime.context)
+  }, Pipeline)
+end
+
+--- An error table from `fields`, scrubbed of the key; `retryable` defaults to false.
+function Pipeline:error(fields)
+  fields.retryable = fields.retryable or false
+  return errors.new(fields, self.key)
+end
+
+--- The path shown in errors for a request path: the host's prefix, no query.
+function Pipeline:shown(path)
+  return self.prefix .. (path or self.list_path):match("^[^?]*")
+end
+
+--- A "validation" error for `spec` (nothing was sent).
+function Pipeline:validation(spec, detail)
+  return self:error { kind = "validation", detail = detail, method = spec.method,
+    path = self:shown(spec.path), attempts = 0 }
+end
+
+--- The request of `spec` prepared by the C core, or nil and a validation error.
+function Pipeline:build(spec)
+  local req, err = core.build_request {
+    method = spec.method, base = self.base, path = spec.path,
+    query = spec.query, query_shape = spec.query_shape,
+    body = spec.body, body_shape = spec.body_shape,
+    key = self.key, user_agent = self.user_agent, headers = spec.headers,
+    timeout = self.options.timeout,
+  }
+  if not req then return nil, self:validation(spec, err.detail) end
+  return req
+end
+
+--- The means of a call chosen now (see runtime.context), or nil and why.
+function Pipeline:context()
+  return runtime.context(self.options, self.cache)
+end
+
+--- Runs `workers` (functions of a ctx) concurrently; see runtime.concurrently.
+function Pipeline:concurrently(workers)
+  runtime.concurrently(self.options, self.cache, workers, self.now)
+end
+
+-- A transport failure as an error table: a string becomes {kind = "transport", sent = true}.
+local function transport_failure(err)
+  if type(err) == "table" then
+    local kind = err.kind == "timeout" and "timeout" or "transport"
+    return { kind = kind, sent = err.sent ~= false, detail = tostring(err.detail or kind),
+      retryable = err.retryable }
+  end
+  return { kind = "transport", sent = true, detail = tostring(err or "transport failed") }
+end
+
+-- The answer of `request`: the raw response plus its JSON when it says it is JSON.
+local function raw_result(res)
+  local out = { status = res.status, headers = res.headers, body = res.body }
+  local ctype = res.headers["content-type"] or ""
+  if res.body ~= "" and ctype:find("json", 1, true) then
+    local json, err = core.decode(res.body)
+    if json == nil and err then return nil, { kind = "decode", status = res.status, detail = err.detail } end
+    out.json = json
+  end
+  return out
+end
+
+-- One attempt: send, then decode. Returns value, or nil and an error table (not yet final).
+-- Answers of a transport function get their header names normalised by the core, as the
+-- built-in transports' are.
+local function attempt_once(spec, req, ctx, key)
+  local res, failure = ctx.transport(req)
+  if res == nil then return nil, transport_failure(failure) end
+  if type(res) ~= "table" or type(res.status) ~= "number" then
+    return nil, { kind = "transport", sent = true, detail = "transport returned no status" }
+  end
+  if ctx.foreign then
+    res = { status = res.status, headers = core.normalize_headers(res.headers or {}), body = res.body or "" }
+  end
+  if res.status >= 300 then res.body = errors.scrub(res.body, key) end
+  if spec.raw and res.status >= 200 and res.status < 300 then return raw_result(res) end
+  return core.decode_response(res, spec.shape)
+end
+
+-- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
+-- wait when that would be longer than max_retry_wait. The windows are asked again after each
+-- sleep, since other calls sharing the key may have gone out meanwhile.
+function Pipeline:pace(sleep)
+  local log = self.log
+  if not log then return true end
+  local wait = log:acquire(self.limits, self.now())
+  while wait > 0 do
+    if wait > self.options.max_retry_wait then return nil, wait end
+    sleep(wait)
+    wait = log:acquire(self.limits, self.now())
+  end
+  return true
+end
+
+--- Runs the call `spec` with pacing and retries. Returns the decoded value, or nil, err.
+-- `ctx` (optional) = {transport, sleep} replaces the pipeline's own, as a batch runner does.
+function Pipeline:send(spec, ctx)
+  local shown_path = self:shown(spec.path)
+  local req, invalid = self:build(spec)
+  if not req then return nil, invalid end
+  if not (ctx and ctx.transport) then
+    local why
+    ctx, why = self:context()
+    if not ctx then
+      return nil, self:error { kind = "config", detail = why, method = spec.method,
+        path = shown_path, attempts = 0 }
+    end
+  end
+  local o = self.options
+  local attempt = 0
+  while true do
+    local paced, wait = self:pace(ctx.sleep)
+    if not paced then
+      return nil, self:error { kind = "rate_limit", method = spec.method,
+        path = shown_path, attempts = attempt, retry_after = math.ceil(wait),
+        retryable = true,
+        detail = string.format("pacing would wait %.1f s, over max_retry_wait", wait) }
+    end
+    attempt = attempt + 1
+    local value, err = attempt_once(spec, req, ctx, self.key)
+    if value ~= nil then return value end
+    local retryable = retry.should_retry(spec.method, err)
+    err.retryable = retryable
+    local too_long = err.retry_after and err.retry_after > o.max_retry_wait
+    if not retryable or too_long or attempt > o.max_retries then
+      err.attempts, err.method, err.path = attempt, spec.method, shown_path
+      err.sent = nil
+      return nil, self:error(err)
+    end
+    ctx.sleep(retry.delay(attempt, err.retry_after, self.random))
+  end
+end
+
+--- Releases the connections; idempotent.
+function Pipeline:close()
+  runtime.close(self.cache)
+end
+
+return call

@@ -1,0 +1,80 @@
+--- The API's endpoints as call specs for the pipeline (call.lua), and the checks of the values
+-- they take: definition ids, bulk ids, tag actions, write operations. A check of a value
+-- returns a message (the caller makes it a "validation" error); nothing here sends.
+local endpoints = {}
+
+local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local TAG_ACTIONS = { add = true, remove = true, set = true }
+
+--- The path of one definition under pipeline `p`, or nil and the reason when `id` is not a UUID.
+function endpoints.id_path(p, id, suffix)
+  if not id:match(UUID_PATTERN) then
+    return nil, "id must be a UUID, got " .. string.format("%q", id:sub(1, 60))
+  end
+  return p.list_path .. id:lower() .. "/" .. (suffix or "")
+end
+
+--- The call spec of one list page for `params`.
+function endpoints.list(p, params)
+  return { method = "GET", path = p.list_path, query = params, query_shape = "list", shape = "page" }
+end
+
+-- The write operations, by name: HTTP method and whether they take an id and fields.
+local OPERATIONS = {
+  create = { method = "POST", fields = true },
+  update = { method = "PATCH", id = true, fields = true },
+  replace = { method = "PUT", id = true, fields = true },
+  delete = { method = "DELETE", id = true },
+}
+
+--- The call spec of a write operation {op, id, fields}, or nil and a validation error.
+function endpoints.operation(p, op)
+  if type(op) ~= "table" then
+    return nil, p:validation({ method = "POST" }, "an operation must be a table")
+  end
+  local operation = OPERATIONS[op.op]
+  if not operation then
+    return nil, p:validation({ method = "POST" }, "unknown operation " .. string.format("%q", tostring(op.op)))
+  end
+  local spec = { method = operation.method, path = p.list_path,
+    shape = operation.fields and "definition" or "none" }
+  if operation.id then
+    if type(op.id) ~= "string" then return nil, p:validation(spec, "id must be a string") end
+    local path, why = endpoints.id_path(p, op.id)
+    if not path then return nil, p:validation(spec, why) end
+    spec.path = path
+  end
+  if operation.fields then
+    if type(op.fields) ~= "table" then return nil, p:validation(spec, "fields must be a table") end
+    spec.body, spec.body_shape = op.fields, "definition"
+  end
+  return spec
+end
+
+--- The call spec of a POST of `body` to a bulk endpoint ("bulk_update_tags/").
+function endpoints.bulk(p, endpoint, body)
+  return { method = "POST", path = p.list_path .. endpoint, body = body, shape = "bulk" }
+end
+
+--- The ids of a bulk call checked as UUIDs and lower-cased as PostHog answers them; or nil
+-- and the reason.
+function endpoints.checked_ids(ids)
+  if #ids == 0 then return nil, "ids must not be empty" end
+  local out = {}
+  for i, id in ipairs(ids) do
+    if type(id) ~= "string" or not id:match(UUID_PATTERN) then return nil, "ids[" .. i .. "] is not a UUID" end
+    out[i] = id:lower()
+  end
+  return out
+end
+
+--- Why `action` and `tags` cannot go to bulk_update_tags, or nil when they can.
+function endpoints.tags_problem(action, tags)
+  if not TAG_ACTIONS[action] then return "action must be \"add\", \"remove\" or \"set\"" end
+  for i, tag in ipairs(tags) do
+    if type(tag) ~= "string" then return "tags[" .. i .. "] is not a string" end
+  end
+  if #tags == 0 and next(tags) ~= nil then return "tags must be an array of strings" end
+end
+
+return endpoints

@@ -1,0 +1,106 @@
+--- Taxonomy helpers over the pipeline and the pager: stale definitions, and the properties of
+-- events (from the schema property groups, or the property definitions when those are closed).
+local core = require "posthog.event_definitions.core"
+local pager = require "posthog.event_definitions.pager"
+local TUNING = require("posthog.event_definitions.options").TUNING
+
+local taxonomy = {}
+
+local SECONDS_PER_DAY = 86400
+
+-- Seconds since the Unix epoch of an ISO-8601 UTC timestamp ("2024-07-11T09:59:58.5Z"), or nil.
+local function utc_seconds(iso)
+  local y, m, d, hh, mm, ss = iso:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)")
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m <= 2 then y, m = y - 1, m + 12 end -- count years from March, so leap days come last
+  local days = 365 * y + math.floor(y / 4) - math.floor(y / 100) + math.floor(y / 400)
+    + math.floor((153 * (m - 3) + 2) / 5) + d - 719469
+  return days * SECONDS_PER_DAY + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+end
+
+--- Definitions whose `last_seen_at` is older than `days` (default TUNING.stale_days); never-seen
+-- ones only with include_never_seen = true. Other keys of `params` are `list` filters; `now`
+-- (Unix seconds) replaces the current time. Returns an array or nil, err.
+function taxonomy.stale(p, params)
+  local filters, days, include_never, now = {}, TUNING.stale_days, false, os.time()
+  for k, v in pairs(params or {}) do
+    if k == "days" then days = v
+    elseif k == "include_never_seen" then include_never = v
+    elseif k == "now" then now = v
+    else filters[k] = v end
+  end
+  if type(days) ~= "number" or days < 0 then
+    return nil, p:validation({ method = "GET" }, "days must be a non-negative number")
+  end
+  local defs, err = pager.all(p, filters)
+  if not defs then return nil, err end
+  local cutoff, out = now - days * SECONDS_PER_DAY, {}
+  for _, def in ipairs(defs) do
+    local seen = def.last_seen_at and utc_seconds(def.last_seen_at)
+    if (seen and seen < cutoff) or (not def.last_seen_at and include_never) then out[#out + 1] = def end
+  end
+  return out
+end
+
+-- Every item of a project-level list endpoint (`path` under /api/projects/{id}/), page by page.
+local function project_list(p, path, query)
+  local full = p.list_path:gsub("event_definitions/$", "") .. path
+  local out, offset = {}, 0
+  while true do
+    query.limit, query.offset = TUNING.project_page_size, offset
+    local page, err = p:send { method = "GET", path = full, query = query, shape = "object" }
+    if not page then return nil, err end
+    local results = page.results
+    if type(results) ~= "table" then
+      return nil, p:error { kind = "decode", method = "GET", path = p:shown(full),
+        detail = "expected a page with results", attempts = 1 }
+    end
+    for _, item in ipairs(results) do out[#out + 1] = item end
+    if not page.next or #results == 0 then return out end
+    offset = offset + #results
+  end
+end
+
+-- One property as event_properties returns it.
+local function property(name, ptype, required, description)
+  return { name = name, type = ptype, required = required == true, description = description }
+end
+
+--- The properties of each named event, `{ [event] = { {name, type, required, description}, … } }`,
+-- and the source used: "schema" (the schema property groups, which say what is required) when
+-- the key may read them, else "property_definitions" (types only).
+function taxonomy.event_properties(p, names)
+  local defs, err = pager.all(p, { names = names })
+  if not defs then return nil, err end
+  local out, source = {}, "schema"
+  for _, def in ipairs(defs) do
+    local props = {}
+    if source == "schema" then
+      local schemas, serr = project_list(p, "event_schemas/", { event_definition = def.id })
+      if schemas then
+        for _, s in ipairs(schemas) do
+          for _, prop in ipairs(s.property_group and s.property_group.properties or {}) do
+            props[#props + 1] = property(prop.name, prop.property_type, prop.is_required, prop.description)
+          end
+        end
+      elseif serr.status == 403 then
+        source = "property_definitions"
+      else
+        return nil, serr
+      end
+    end
+    if source == "property_definitions" then
+      local found, perr = project_list(p, "property_definitions/", { type = "event",
+        event_names = core.encode(setmetatable({ def.name }, core.array_mt)), filter_by_event_names = true })
+      if not found then return nil, perr end
+      for _, prop in ipairs(found) do
+        props[#props + 1] = property(prop.name, prop.property_type, false, prop.description)
+      end
+    end
+    out[def.name] = props
+  end
+  return out, source
+end
+
+return taxonomy
