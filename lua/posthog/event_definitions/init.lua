@@ -145,20 +145,15 @@ function Client:create(fields)
   return run_operation(p, { op = "create", fields = fields })
 end
 
---- PATCH /{id}/ — changes the given fields; returns the definition.
-function Client:update(id, fields)
-  local p = check_open(self)
-  expect(id, "string", "update: id", 2)
-  expect(fields, "table", "update: fields", 2)
-  return run_operation(p, { op = "update", id = id, fields = fields })
-end
-
---- PUT /{id}/ — replaces the writable fields; returns the definition.
-function Client:replace(id, fields)
-  local p = check_open(self)
-  expect(id, "string", "replace: id", 2)
-  expect(fields, "table", "replace: fields", 2)
-  return run_operation(p, { op = "replace", id = id, fields = fields })
+-- update: PATCH /{id}/ changes the given fields; replace: PUT /{id}/ replaces the writable
+-- fields. Each returns the definition.
+for _, op in ipairs { "update", "replace" } do
+  Client[op] = function(self, id, fields)
+    local p = check_open(self)
+    expect(id, "string", op .. ": id", 2)
+    expect(fields, "table", op .. ": fields", 2)
+    return run_operation(p, { op = op, id = id, fields = fields })
+  end
 end
 
 --- DELETE /{id}/ — returns true (204).
