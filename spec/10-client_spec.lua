@@ -295,7 +295,7 @@ describe("odd answers", function()
     for def, e in client:each { limit = 1 } do
       if def == false then err = e else results[#results + 1] = def end
     end
-    assert.equal(2, #results)
+    assert.equal(1, #results) -- the second page repeats the same id, which each never yields twice
     assert.equal("decode", err.kind)
     assert.matches("repeats", err.detail)
     assert.equal(2, #seen)

@@ -95,29 +95,43 @@ end
 ------------------------------------------------------------------------------------------------
 
 
--- Whether `filter` (list params) selects fewer than every definition: a non-blank search,
--- names or tags, an event_type other than "event", a verified filter or exclude_stale. Paging,
--- ordering, exclude_hidden and excluded_properties alone still select nearly everything.
-local function narrows(filter)
-  local function nonempty(list) return type(list) == "table" and next(list) ~= nil or type(list) == "string" end
-  return (type(filter.search) == "string" and filter.search:find("%S") ~= nil)
-    or nonempty(filter.names) or nonempty(filter.tags)
-    or (filter.event_type ~= nil and filter.event_type ~= "event")
-    or filter.verified ~= nil or filter.exclude_stale == true
+-- Why `filter` may not be acted on, or false: it selects every definition of the project
+-- (PostHog ignores filters such as event_type = "all" or empty names, so such a filter is no
+-- filter), judged by comparing the counts PostHog gives for the filter and for no filter.
+-- nil, err when a count cannot be read.
+local function selects_everything(p, filter)
+  local whole, err = pager.list(p, { limit = 1 })
+  if not whole then return nil, err end
+  local query = { limit = 1 }
+  for k, v in pairs(filter) do if k ~= "limit" and k ~= "offset" then query[k] = v end end
+  local selected
+  selected, err = pager.list(p, query)
+  if not selected then return nil, err end
+  if selected.count >= whole.count then
+    return string.format("the filter selects every definition of the project (%d); PostHog ignores "
+      .. "filters such as event_type = \"all\" or empty names: narrow it, or pass opts.all = true",
+      whole.count)
+  end
+  return false
 end
 
 -- The ids a helper works on: `ids_or_filter` is an array of ids, or `list` params selecting
--- them. Returns ids (possibly empty when a filter matched nothing) or nil, err; an empty table
--- is refused (never "everything").
-local function select(p, ids_or_filter)
+-- them. Returns ids (possibly empty when a filter matched nothing) or nil, err. An empty table,
+-- or a filter that selects every definition, is refused unless opts.all is true.
+local function select(p, ids_or_filter, opts)
   if ids_or_filter[1] ~= nil then
     local ids, why = endpoints.checked_ids(ids_or_filter)
     if not ids then return nil, p:validation({ method = "POST" }, why) end
     return ids
   end
-  if not narrows(ids_or_filter) then
-    return nil, p:validation({ method = "POST" }, "empty selection: give ids, or a filter that "
-      .. "narrows the list (search, names, tags, event_type, verified or exclude_stale)")
+  if not opts.all then
+    if next(ids_or_filter) == nil then
+      return nil, p:validation({ method = "POST" }, "empty selection: give ids, or a filter "
+        .. "(or opts.all = true to act on every definition)")
+    end
+    local why, err = selects_everything(p, ids_or_filter)
+    if why == nil then return nil, err end
+    if why then return nil, p:validation({ method = "POST" }, why) end
   end
   local defs, err = pager.all(p, ids_or_filter)
   if not defs then return nil, err end
@@ -139,7 +153,7 @@ end
 -- returns the op. Returns a batch report, or nil, err.
 function batch.each_id(p, ids_or_filter, opts, what, make)
   opts = checked(what, ids_or_filter, opts)
-  local ids, err = select(p, ids_or_filter)
+  local ids, err = select(p, ids_or_filter, opts)
   if not ids then return nil, err end
   if #ids == 0 then return empty_report() end
   local ops = {}
@@ -195,7 +209,7 @@ end
 function batch.verify(p, ids_or_filter, opts)
   opts = checked("bulk_verify", ids_or_filter, opts)
   local verified = opts.verified ~= false
-  local ids, err = select(p, ids_or_filter)
+  local ids, err = select(p, ids_or_filter, opts)
   if not ids then return nil, err end
   if #ids == 0 then return empty_report() end
   return run_bulk(p, ids, TUNING.bulk_max_ids, "bulk_update_verified/",
@@ -228,7 +242,7 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
     return nil, p:validation({ method = "POST" },
       "set with more than " .. TUNING.bulk_max_tags .. " tags cannot be split into requests")
   end
-  local ids, err = select(p, ids_or_filter)
+  local ids, err = select(p, ids_or_filter, opts)
   if not ids then return nil, err end
   if #ids == 0 then return empty_report() end
   local results

@@ -110,11 +110,19 @@ local function attempt_once(spec, req, ctx, key)
     return nil, { kind = "transport", sent = true, detail = "transport returned no status" }
   end
   if ctx.foreign then
-    res = { status = res.status, headers = core.normalize_headers(res.headers or {}), body = res.body or "" }
+    res = { status = res.status, headers = core.normalize_headers(res.headers or {}), body = res.body or "",
+      replayed = res.replayed }
   end
   if res.status >= 300 then res.body = errors.scrub(res.body, key) end
   if spec.raw and res.status >= 200 and res.status < 300 then return raw_result(res) end
-  return core.decode_response(res, spec.shape)
+  local value, err = core.decode_response(res, spec.shape)
+  if err and res.replayed then err.replayed = true end
+  return value, err
+end
+
+-- Whether a failed attempt may have been applied: it was sent and no complete answer came back.
+local function unanswered(err)
+  return (err.kind == "transport" or err.kind == "timeout") and err.sent ~= false
 end
 
 -- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
@@ -132,8 +140,20 @@ function Pipeline:pace(sleep)
   return true
 end
 
+-- The outcome of a call whose attempts left it ambiguous (or answered "already exists" after a
+-- possible replay), resolved where the spec can tell: `spec.confirm(p, ctx)` returns the value
+-- when the call took effect, false when it certainly did not, nil when that stays unknown.
+local function resolve(p, spec, ctx, err, ambiguous)
+  if not spec.confirm then return nil end
+  if not ambiguous and not (err.replayed and spec.conflict and spec.conflict(err)) then return nil end
+  return spec.confirm(p, ctx)
+end
+
 --- Runs the call `spec` with pacing and retries. Returns the decoded value, or nil, err.
 -- `ctx` (optional) = {transport, sleep} replaces the pipeline's own, as a batch runner does.
+-- An attempt that was sent and got no complete answer makes the call ambiguous: a DELETE then
+-- answered 404 has done its work; a spec with `confirm` is checked; what stays unknown comes
+-- back with err.ambiguous = true.
 function Pipeline:send(spec, ctx)
   local shown_path = self:shown(spec.path)
   local req, invalid = self:build(spec)
@@ -147,24 +167,29 @@ function Pipeline:send(spec, ctx)
     end
   end
   local o = self.options
-  local attempt = 0
+  local attempt, ambiguous = 0, false
   while true do
     local paced, wait = self:pace(ctx.sleep)
     if not paced then
       return nil, self:error { kind = "rate_limit", method = spec.method,
         path = shown_path, attempts = attempt, retry_after = math.ceil(wait),
-        retryable = true,
+        retryable = true, ambiguous = ambiguous or nil,
         detail = string.format("pacing would wait %.1f s, over max_retry_wait", wait) }
     end
     attempt = attempt + 1
     local value, err = attempt_once(spec, req, ctx, self.key)
     if value ~= nil then return value end
+    if ambiguous and spec.method == "DELETE" and err.status == 404 then return true end
+    ambiguous = ambiguous or unanswered(err)
     local retryable = retry.should_retry(spec.method, err)
     err.retryable = retryable
     local too_long = err.retry_after and err.retry_after > o.max_retry_wait
     if not retryable or too_long or attempt > o.max_retries then
+      local resolved = resolve(self, spec, ctx, err, ambiguous)
+      if resolved then return resolved end
       err.attempts, err.method, err.path = attempt, spec.method, shown_path
-      err.sent = nil
+      err.ambiguous = (ambiguous and resolved == nil) or nil
+      err.sent, err.replayed = nil, nil
       return nil, self:error(err)
     end
     ctx.sleep(retry.delay(attempt, err.retry_after, self.random))

@@ -1,6 +1,8 @@
 --- The API's endpoints as call specs for the pipeline (call.lua), and the checks of the values
 -- they take: definition ids, bulk ids, tag actions, write operations. A check of a value
 -- returns a message (the caller makes it a "validation" error); nothing here sends.
+local core = require "posthog.event_definitions.core"
+
 local endpoints = {}
 
 local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
@@ -27,6 +29,44 @@ local OPERATIONS = {
   delete = { method = "DELETE", id = true },
 }
 
+-- Whether the stored value `have` is what was sent as `sent` (tags as normalised sets, an owner
+-- as its user id, arrays item by item).
+local function same_value(field, have, sent)
+  if sent == core.null then return have == nil end
+  if field == "owner" and type(have) == "table" then return have.id == sent end
+  if type(sent) ~= "table" then return have == sent end
+  if type(have) ~= "table" or #have ~= #sent then return false end
+  local set = {}
+  for _, v in ipairs(have) do set[field == "tags" and core.normalize_tag(v) or v] = true end
+  for _, v in ipairs(sent) do
+    if not set[field == "tags" and core.normalize_tag(v) or v] then return false end
+  end
+  return true
+end
+
+-- The `confirm` of a create (see call.lua): the definition named as sent, when it exists with
+-- every field that was sent; false when there is none; nil when that cannot be told.
+local function confirm_create(fields)
+  return function(p, ctx)
+    if type(fields.name) ~= "string" then return nil end
+    local def, err = p:send({ method = "GET", path = p.list_path .. "by_name/", query = { name = fields.name },
+      shape = "definition" }, ctx)
+    if not def then
+      if err.status == 404 then return false end
+      return nil
+    end
+    for field, sent in pairs(fields) do
+      if not same_value(field, def[field], sent) then return nil end
+    end
+    return def
+  end
+end
+
+-- Whether `err` is PostHog's "a definition with this name already exists".
+local function name_taken(err)
+  return err.status == 400 and err.attr == "name" and tostring(err.detail):find("already exists", 1, true) ~= nil
+end
+
 --- The call spec of a write operation {op, id, fields}, or nil and a validation error.
 function endpoints.operation(p, op)
   if type(op) ~= "table" then
@@ -48,6 +88,7 @@ function endpoints.operation(p, op)
     if type(op.fields) ~= "table" then return nil, p:validation(spec, "fields must be a table") end
     spec.body, spec.body_shape = op.fields, "definition"
   end
+  if op.op == "create" then spec.confirm, spec.conflict = confirm_create(op.fields), name_taken end
   return spec
 end
 

@@ -1,6 +1,7 @@
 --- The one error table of the library: `kind` says what failed, the other fields say where and why.
 -- Every error the client returns goes through `errors.new`, which scrubs the personal API key out of
--- every string field, so no message, log line or field can carry it.
+-- every string field, so no message, log line or field can carry it, and escapes control
+-- characters, so that `tostring(err)` is always one line (a server cannot inject log lines).
 local errors = {}
 
 local Error = {}
@@ -39,10 +40,18 @@ function errors.scrub(s, secret)
   return table.concat(out)
 end
 
---- Makes an error table from `fields` (kind, status, detail, …), scrubbing `secret` from its strings.
+local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+-- `s` with every control character written as an escape ("\n", "\x1b", …).
+local function escape_controls(s)
+  return (s:gsub("%c", function(c) return ESCAPES[c] or string.format("\\x%02x", c:byte()) end))
+end
+
+--- Makes an error table from `fields` (kind, status, detail, …): `secret` is scrubbed from its
+-- strings and control characters in them are escaped.
 function errors.new(fields, secret)
   for k, v in pairs(fields) do
-    if type(v) == "string" then fields[k] = errors.scrub(v, secret) end
+    if type(v) == "string" then fields[k] = escape_controls(errors.scrub(v, secret)) end
   end
   return setmetatable(fields, Error)
 end

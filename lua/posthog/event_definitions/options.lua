@@ -87,6 +87,9 @@ local function normalise_host(host)
   if path:find("[?#]") then return nil, "host must not carry a query or fragment" end
   local name, port = authority:match("^(.-):(%d+)$")
   if not name then name = authority end
+  if port and not (tonumber(port) >= 1 and tonumber(port) <= 65535) then
+    return nil, "host port must be between 1 and 65535 (got " .. port .. ")"
+  end
   if port == DEFAULT_PORTS[scheme] then port = nil end
   path = path:gsub("/+$", "")
   return scheme .. "://" .. name:lower() .. (port and (":" .. port) or "") .. path, path
@@ -164,6 +167,11 @@ function options.resolve(given, in_nginx, level)
   if o.ca_file and in_nginx and (o.transport == nil or o.transport == "ngx") then
     return nil, "ca_file cannot be used with the ngx transport: its trust comes from nginx's "
       .. "lua_ssl_trusted_certificate"
+  end
+  if o.ca_file then
+    local file, why = io.open(o.ca_file, "rb")
+    if not file then return nil, "ca_file cannot be read: " .. tostring(why) end
+    file:close()
   end
   for _, name in ipairs { "timeout", "max_response_bytes", "max_retry_wait" } do
     local v = o[name]

@@ -30,31 +30,75 @@ local function next_target(p, url)
   return path .. query
 end
 
--- The page after `page`, or nil (no more pages), or nil, err. `seen` holds the targets already
--- followed, so that a `next` that comes round again ends the walk instead of looping.
-local function next_page(p, page, seen)
+-- The params of a walk: `ordering=name` unless the caller chose an order, since PostHog's
+-- default order moves definitions between pages while events are ingested.
+local function walk_params(params)
+  local out = { ordering = "name" }
+  for k, v in pairs(params or {}) do out[k] = v end
+  return out
+end
+
+-- A decode error of a walk that cannot go on.
+local function broken(p, detail, attempts)
+  return p:error { kind = "decode", detail = detail, method = "GET", path = p:shown(), attempts = attempts }
+end
+
+-- The most pages a walk may take, judged by its first page: what `count` allows at this page
+-- size, one more for a definition inserted meanwhile, and as many again when the count is capped
+-- (a lower bound). nil when the first page gives no count.
+local function page_bound(first)
+  local size = #first.results
+  if type(first.count) ~= "number" or size == 0 then return nil end
+  local pages = math.floor(first.count / size) + 2
+  if first.count_is_capped then pages = 2 * pages end
+  return pages
+end
+
+-- The page after `page` in walk `w` (following `next`), or nil (no more pages), or nil, err.
+-- A `next` that comes round again, an empty page that still has a `next`, or more pages than
+-- the count allows end the walk with a decode error.
+local function next_page(p, w, page)
   if not page.next then return nil end
-  local target, why = next_target(p, page.next)
-  if target and seen[target] then why, target = "next link repeats an earlier page", nil end
-  if not target then
-    return nil, p:error { kind = "decode", detail = why, method = "GET", path = p:shown(), attempts = 0 }
+  if #page.results == 0 then return nil, broken(p, "an empty page has a next link", w.pages) end
+  if w.bound and w.pages >= w.bound then
+    return nil, broken(p, "more pages than the count allows (" .. tostring(w.count) .. ")", w.pages)
   end
-  seen[target] = true
+  local target, why = next_target(p, page.next)
+  if target and w.targets[target] then why, target = "next link repeats an earlier page", nil end
+  if not target then return nil, broken(p, why, w.pages) end
+  w.targets[target] = true
+  w.pages = w.pages + 1
   return fetch(p, { method = "GET", path = target, shape = "page" })
 end
 
---- Iterator over every definition matching `params`, one page in memory at a time; a failure
--- yields `false, err` once and ends the loop.
+-- A new walk from its first page.
+local function walk(first)
+  return { targets = {}, ids = {}, pages = 1, bound = page_bound(first), count = first.count }
+end
+
+--- Iterator over every definition matching `params` (in name order unless `params.ordering`
+-- says otherwise), one page in memory at a time, never the same id twice; a failure yields
+-- `false, err` once and ends the loop.
 function pager.each(p, params)
-  local page, index, finished, seen = nil, 0, false, {}
+  local page, index, finished, w = nil, 0, false, nil
   return function()
     while not finished do
-      if page and index < #page.results then
+      while page and index < #page.results do
         index = index + 1
-        return page.results[index]
+        local def = page.results[index]
+        local id = type(def) == "table" and def.id
+        if not (id and w.ids[id]) then
+          if id then w.ids[id] = true end
+          return def
+        end
       end
       local err
-      if page then page, err = next_page(p, page, seen) else page, err = pager.list(p, params) end
+      if page then
+        page, err = next_page(p, w, page)
+      else
+        page, err = pager.list(p, walk_params(params))
+        if page then w = walk(page) end
+      end
       index = 0
       if not page then
         finished = true
@@ -65,65 +109,78 @@ function pager.each(p, params)
   end
 end
 
--- Appends the results of `page` to `out`.
-local function append_results(out, page)
-  for _, def in ipairs(page.results) do out[#out + 1] = def end
+-- Appends the results of `page` to `out`; false when one of them was seen before (by id).
+local function append_results(out, ids, page)
+  for _, def in ipairs(page.results) do
+    if ids[def.id] then return false end
+    ids[def.id] = true
+    out[#out + 1] = def
+  end
+  return true
 end
 
--- The pages after `first`, fetched by offset at most TUNING.page_fetchers at a time; nil, err
--- if any fails. `size` is the page size, `offset` the first page's offset.
+-- The pages after `first`, fetched by offset, at most TUNING.page_fetchers at a time, each
+-- offset taken only when a fetcher is free (so a huge count plans nothing ahead); nil, err if
+-- any fails. `size` is the page size, `offset` the first page's offset.
 local function remaining_pages(p, params, first, size, offset)
-  local specs = {}
-  for o = offset + size, first.count - 1, size do
-    local query = {}
-    for k, v in pairs(params or {}) do query[k] = v end
-    query.limit, query.offset = size, o
-    specs[#specs + 1] = endpoints.list(p, query)
-  end
-  local pages, taken, failure = {}, 0, nil
+  local pages, next_offset, failure = {}, offset + size, nil
   local function fetcher(ctx)
-    while not failure and not ctx.cancelled and taken < #specs do
-      taken = taken + 1
-      local i = taken
-      local page, err = fetch(p, specs[i], ctx)
-      if not page then failure = failure or err else pages[i] = page end
+    while not failure and not ctx.cancelled and next_offset < first.count do
+      local at = next_offset
+      next_offset = next_offset + size
+      local query = {}
+      for k, v in pairs(params) do query[k] = v end
+      query.limit, query.offset = size, at
+      local page, err = fetch(p, endpoints.list(p, query), ctx)
+      if not page then
+        failure = failure or err
+      elseif #page.results == 0 then
+        failure = failure or broken(p, "an empty page at offset " .. at .. " before the count ("
+          .. first.count .. ")", 1)
+      else
+        pages[math.floor((at - offset) / size)] = page
+      end
     end
   end
   local fetchers = {}
-  for w = 1, math.min(TUNING.page_fetchers, #specs) do fetchers[w] = fetcher end
+  for w = 1, TUNING.page_fetchers do fetchers[w] = fetcher end
   p:concurrently(fetchers)
   if failure then return nil, failure end
   return pages
 end
 
---- Every definition matching `params` as one array, or nil, err (never a partial array). When
--- the first page is full and its count exact, the other pages are fetched by offset, a few at a
+--- Every definition matching `params` (in name order unless `params.ordering` says otherwise)
+-- as one array, or nil, err: never an array with a definition missing or repeated. When the
+-- first page is full and its count exact, the other pages are fetched by offset, a few at a
 -- time, and the total must match the count; otherwise `next` is followed page by page.
 function pager.all(p, params)
+  params = walk_params(params)
   local page, err = pager.list(p, params)
   if not page then return nil, err end
-  local out = {}
-  append_results(out, page)
-  local size = (params and params.limit) or TUNING.page_size
-  local offset = (params and params.offset) or 0
+  local out, ids = {}, {}
+  local changed = "the definitions changed while paging (a definition came twice); try again"
+  if not append_results(out, ids, page) then return nil, broken(p, changed, 1) end
+  local size = params.limit or TUNING.page_size
+  local offset = params.offset or 0
   if not page.next then return out end
+  local w = walk(page)
   if page.count_is_capped or type(page.count) ~= "number" or #page.results ~= size then
-    local seen = {}
     while page.next do
-      page, err = next_page(p, page, seen)
+      page, err = next_page(p, w, page)
       if not page then return nil, err end
-      append_results(out, page)
+      if not append_results(out, ids, page) then return nil, broken(p, changed, w.pages) end
     end
     return out
   end
   local pages
   pages, err = remaining_pages(p, params, page, size, offset)
   if not pages then return nil, err end
-  for _, more in ipairs(pages) do append_results(out, more) end
+  for i = 1, #pages do
+    if not append_results(out, ids, pages[i]) then return nil, broken(p, changed, 1 + #pages) end
+  end
   if #out ~= page.count - offset then
-    return nil, p:error { kind = "decode", method = "GET", path = p:shown(),
-      attempts = 1 + #pages, detail = string.format("the definitions changed while paging (count %d, "
-        .. "received %d); try again", page.count - offset, #out) }
+    return nil, broken(p, string.format("the definitions changed while paging (count %d, "
+      .. "received %d); try again", page.count - offset, #out), 1 + #pages)
   end
   return out
 end

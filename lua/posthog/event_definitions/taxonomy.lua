@@ -30,8 +30,8 @@ function taxonomy.stale(p, params)
     elseif k == "now" then now = v
     else filters[k] = v end
   end
-  if type(days) ~= "number" or days < 0 then
-    return nil, p:validation({ method = "GET" }, "days must be a non-negative number")
+  if type(days) ~= "number" or not (days >= 0 and days < math.huge) then
+    return nil, p:validation({ method = "GET" }, "days must be a non-negative finite number")
   end
   local defs, err = pager.all(p, filters)
   if not defs then return nil, err end

@@ -342,7 +342,10 @@ function M:request(req)
   if res or not stale then return res, fail end
   x = exchange(true) -- the stale case: once more, on a new connection
   res, fail = x:run(self, req)
-  if res then return res end
+  if res then
+    res.replayed = true -- the first try may have arrived too
+    return res
+  end
   if x.sock then x.sock:close() end
   fail.sent = true -- the first try went out: whatever happened to this one, it may have arrived
   return nil, fail
