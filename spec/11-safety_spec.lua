@@ -178,6 +178,20 @@ describe("selections never mean everything by accident", function()
   end)
 end)
 
+describe("tags checked before sending", function()
+  it("refuse blank and over-long tags in bulk_update_tags and bulk_tag, sending nothing", function()
+    local client, seen = scripted_client({ { status = 200, headers = JSON, body = '{"updated":[],"skipped":[]}' } })
+    for _, tags in ipairs { { "ok", "" }, { "   " }, { "\194\160\t" }, { ("é"):rep(256) } } do
+      local _, err = client:bulk_update_tags({ ID }, "add", tags)
+      assert.equal("validation", err.kind)
+      _, err = client:bulk_tag({ ID }, "set", tags)
+      assert.equal("validation", err.kind)
+    end
+    assert.equal(0, #seen)
+    assert.is_table(client:bulk_update_tags({ ID }, "add", { ("é"):rep(255) }))
+  end)
+end)
+
 describe("ambiguous outcomes", function()
   local cut = { err = { kind = "transport", sent = true, detail = "connection reset after sending" } }
   local created = '{"id":"' .. ID .. '","name":"signed_up","description":"d","tags":["core"]}'

@@ -109,11 +109,18 @@ function endpoints.checked_ids(ids)
   return out
 end
 
---- Why `action` and `tags` cannot go to bulk_update_tags, or nil when they can.
+local MAX_TAG_CHARS = 255 -- PostHog's tag column
+
+--- Why `action` and `tags` cannot go to bulk_update_tags, or nil when they can: every tag a
+-- string that is not blank once trimmed (PostHog answers 400 `blank`) and at most 255
+-- characters long.
 function endpoints.tags_problem(action, tags)
   if not TAG_ACTIONS[action] then return "action must be \"add\", \"remove\" or \"set\"" end
   for i, tag in ipairs(tags) do
     if type(tag) ~= "string" then return "tags[" .. i .. "] is not a string" end
+    if core.normalize_tag(tag) == "" then return "tags[" .. i .. "] is blank" end
+    local _, chars = tag:gsub("[^\128-\191]", "")
+    if chars > MAX_TAG_CHARS then return "tags[" .. i .. "] is longer than " .. MAX_TAG_CHARS .. " characters" end
   end
   if #tags == 0 and next(tags) ~= nil then return "tags must be an array of strings" end
 end
