@@ -33,7 +33,7 @@ libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
 faults_so  = $(BUILD)/$(1)/alloc_faults.so
 MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call faults_so,$(v)))
 
-.PHONY: all deps test demo lint valgrind bench install fake-server check-links clean
+.PHONY: all deps test demo lint valgrind bench install check-install fake-server check-links clean
 all: $(MODULES)
 
 # -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
@@ -90,11 +90,17 @@ bench: deps
 fake-server: deps
 	@spec/fake/start --foreground
 
-## install: install the rock for Lua 5.4 and 5.1 with LuaRocks, offline, with no variables (the
-## rockspec finds libcurl and yajl itself, Debian's multiarch directories included).
+## install: install the rock for Lua 5.1 and 5.4 with LuaRocks, offline, with no variables (the
+## rockspec finds libcurl and yajl itself, Debian's multiarch directories included). Lua 5.4
+## goes last, so the posthog-evdefs that stays installed is the Lua 5.4 one.
 install: deps
-	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
 	luarocks --lua-version=5.1 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
+	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
+
+## check-install: the rock installed as users install it (plain luarocks make for 5.4 and 5.1,
+## lint, a packed source rock installed offline) into fresh trees, and run from there.
+check-install: deps
+	@rockspec/check-install
 
 ## check-links: the sans-IO core must not link libcurl (nginx workers load it), nor the driver yajl.
 check-links: all
