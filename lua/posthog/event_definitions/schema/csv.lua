@@ -13,19 +13,17 @@ end
 
 --- A header row, then one row per definition in input order, CRLF line ends. Columns
 -- id,name,description,tags,verified,hidden,owner,last_seen_at,created_at,updated_at;
--- tags sorted, as a compact JSON array or joined with opts.tag_separator; owner as its email,
--- else its id.
+-- tags sorted, as a compact JSON array; owner as its email, else its id. schema.load reads it
+-- back (schema/csv_read.lua).
 return function(defs, opts)
-  opts = util.check_args("csv", defs, opts)
-  local sep = opts.tag_separator
-  if sep ~= nil and type(sep) ~= "string" then util.raise("csv: opts.tag_separator must be a string") end
+  util.check_args("csv", defs, opts)
   local rows = { concat(COLUMNS, ",") }
   for _, def in ipairs(defs) do
     local cells = {}
     for i, column in ipairs(COLUMNS) do
       local v = def[column]
       if column == "tags" and type(v) == "table" then
-        v = sep and concat(util.sorted(v), sep) or util.sorted(v)
+        v = util.sorted(v)
       elseif column == "owner" and type(v) == "table" then
         v = (type(v.email) == "string" and v.email ~= "") and v.email or v.id
       end

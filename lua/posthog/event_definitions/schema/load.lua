@@ -1,9 +1,12 @@
---- schema.load: a snapshot or a JSON Schema export read back into an array of definitions, the
--- desired state that `plan` takes. Text that is not one of them is a "decode" error; a definition
--- without a name, a repeated name or a writable field of the wrong type is a "validation" error.
+--- schema.load: a snapshot, a JSON Schema export or a CSV export read back into an array of
+-- definitions, the desired state that `plan` takes. Text that is not one of them is a "decode"
+-- error; a definition without a name, a repeated name or a writable field of the wrong type is a
+-- "validation" error. Text whose first character (after white space) is not `{` or `[` is read
+-- as CSV (csv_read.lua).
 local core = require "posthog.event_definitions.core"
 local util = require "posthog.event_definitions.schema.util"
 local shape = require "posthog.event_definitions.schema.shape"
+local csv_read = require "posthog.event_definitions.schema.csv_read"
 
 local null = core.null
 local fail, encode = util.fail, util.encode
@@ -27,6 +30,20 @@ local function version_text(version)
   return "(" .. (version == nil and "none" or type(version)) .. ")"
 end
 
+-- `list` checked (each a definition, names unique), or nil, the error kind and the message;
+-- where(i) names item i in messages.
+local function checked(list, where)
+  local defs, seen = {}, {}
+  for i = 1, #list do
+    local kind, message = check_definition(list[i], where(i))
+    if kind then return nil, kind, message end
+    if seen[list[i].name] then return nil, "validation", where(i) .. ": duplicate name " .. encode(list[i].name) end
+    seen[list[i].name] = true
+    defs[i] = list[i]
+  end
+  return defs
+end
+
 -- The definitions of a snapshot document, or nil, the error kind and the message.
 local function from_snapshot(doc)
   if doc.version ~= 1 then
@@ -34,16 +51,14 @@ local function from_snapshot(doc)
   end
   local list = doc.definitions
   if not util.is_json_array(list) then return nil, "decode", "definitions must be an array" end
-  local defs, seen = {}, {}
-  for i = 1, #list do
-    local where = "definitions[" .. i .. "]"
-    local kind, message = check_definition(list[i], where)
-    if kind then return nil, kind, message end
-    if seen[list[i].name] then return nil, "validation", where .. ": duplicate name " .. encode(list[i].name) end
-    seen[list[i].name] = true
-    defs[i] = list[i]
-  end
-  return defs
+  return checked(list, function(i) return "definitions[" .. i .. "]" end)
+end
+
+-- The definitions of a CSV export, or nil, the error kind and the message.
+local function from_csv(text)
+  local list, kind, message = csv_read(text)
+  if not list then return nil, kind, message end
+  return checked(list, function(i) return "CSV row " .. (i + 1) end)
 end
 
 -- The definitions described by a JSON Schema export, sorted by name, or nil, the error kind and
@@ -68,11 +83,18 @@ local function from_json_schema(doc)
   return defs
 end
 
---- Parses a snapshot or a JSON Schema export back into an array of definitions; explicit nulls
--- stay as core.null ("clear this field"). Returns nil and an error table (kind "decode" or
--- "validation") for anything else; raises only when text is not a string.
+--- Parses a snapshot, a JSON Schema export or a CSV export back into an array of definitions;
+-- explicit nulls of JSON stay as core.null ("clear this field"), empty CSV cells are left out.
+-- Returns nil and an error table (kind "decode" or "validation") for anything else; raises only
+-- when text is not a string.
 return function(text)
   if type(text) ~= "string" then util.raise("load: text must be a string, got " .. type(text)) end
+  if text:sub(1, 3) == "\239\187\191" then text = text:sub(4) end -- a UTF-8 byte order mark (spreadsheets)
+  if not text:find("^%s*[{[]") and not text:find("^%s*$") then
+    local defs, kind, message = from_csv(text)
+    if not defs then return fail(kind, "schema.load: " .. message) end
+    return defs
+  end
   local doc, err = core.decode(text, nil, true)
   if doc == nil then return fail("decode", "schema.load: not valid JSON: " .. util.message(err)) end
   local defs, kind, message
