@@ -4,103 +4,13 @@
 local helpers = require "helpers"
 local core = require "posthog.event_definitions.core"
 local schema = require "posthog.event_definitions.schema"
-local cli = require "posthog.event_definitions.cli"
 
-local URL = helpers.fake_url()
+local T = require "support.cli"
 
--- The interpreter running busted: the lowest index of the global `arg`.
-local LUA = (function()
-  local i = -1
-  while arg[i - 1] do i = i - 1 end
-  return arg[i]
-end)()
-
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local content = f:read("*a")
-  f:close()
-  return content
-end
-
-local function spit(path, content)
-  local f = assert(io.open(path, "wb"))
-  f:write(content)
-  f:close()
-end
-
--- The environment of a run: the fake's URL, the all-scopes key and project 1, with `vars`
--- replacing them (false unsets).
-local function environment(vars)
-  local env = { POSTHOG_HOST = URL, POSTHOG_PERSONAL_API_KEY = helpers.KEY, POSTHOG_PROJECT_ID = "1" }
-  for k, v in pairs(vars or {}) do env[k] = v or nil end
-  return env
-end
-
--- Runs bin/posthog-evdefs with argv as a process; returns its exit status, stdout and stderr.
-local function run(argv, vars)
-  local out, err, rc = os.tmpname(), os.tmpname(), os.tmpname()
-  local words = { "env -u POSTHOG_HOST -u POSTHOG_PROJECT_ID -u POSTHOG_PERSONAL_API_KEY" }
-  for k, v in pairs(environment(vars)) do words[#words + 1] = k .. "=" .. quote(v) end
-  words[#words + 1] = quote(LUA) .. " bin/posthog-evdefs"
-  for _, a in ipairs(argv) do words[#words + 1] = quote(a) end
-  os.execute(table.concat(words, " ") .. " </dev/null >" .. out .. " 2>" .. err .. "; echo $? >" .. rc)
-  local status = tonumber(slurp(rc))
-  local stdout, stderr = slurp(out), slurp(err)
-  os.remove(out); os.remove(err); os.remove(rc)
-  return status, stdout, stderr
-end
-
--- Runs cli.main in-process; `tty` = {[fd] = true} for the descriptors that are terminals.
-local function main(argv, vars, tty)
-  local out, err, env = {}, {}, environment(vars)
-  local status = cli.main(argv, {
-    stdout = function(s) out[#out + 1] = s end,
-    stderr = function(s) err[#err + 1] = s end,
-    getenv = function(name) return env[name] end,
-    isatty = function(fd) return (tty or {})[fd] == true end,
-  })
-  return status, table.concat(out), table.concat(err)
-end
-
-local function json(text)
-  local value, msg = core.decode(text)
-  assert(value ~= nil, "not JSON (" .. tostring(msg) .. "): " .. text)
-  return value
-end
-
--- The API requests the fake saw since the last clear_log(), as "METHOD path" strings.
-local function clear_log() helpers.control("DELETE", "requests") end
-local function logged(filter)
-  local out = {}
-  for _, r in ipairs(helpers.requests()) do
-    if not filter or r.method ~= "GET" then out[#out + 1] = r.method .. " " .. r.path end
-  end
-  return out
-end
-local function writes() return logged(true) end
-
--- Every definition of project 1 (through the library), and by name.
-local function state()
-  local client = helpers.client()
-  local defs = assert(client:all())
-  client:close()
-  local by_name = {}
-  for _, d in ipairs(defs) do by_name[d.name] = d end
-  return defs, by_name
-end
-
-local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
-
-local UNKNOWN = "01900000-0000-7000-8000-000000000000"
+local run, main, json, state, tmpdir = T.run, T.main, T.json, T.state, T.tmpdir
+local clear_log, logged, writes = T.clear_log, T.logged, T.writes
+local slurp, spit, quote = T.slurp, T.spit, T.quote
+local UNKNOWN = T.UNKNOWN
 
 describe("posthog-evdefs", function()
   before_each(function()
@@ -145,13 +55,13 @@ describe("posthog-evdefs", function()
       assert.are.same({}, logged())
     end)
 
-    it("exits 1 on an id that is not a UUID, sending nothing", function()
+    it("exits 1 on a name that no definition has, naming it, after one lookup", function()
       clear_log()
-      local status, out, err = run { "get", "event_0001" }
+      local status, out, err = run { "get", "no_such_event" }
       assert.are.equal(1, status)
       assert.are.equal("", out)
-      assert.matches("^posthog%-evdefs: validation: id must be a UUID[^\n]*\n$", err)
-      assert.are.same({}, logged())
+      assert.are.equal('posthog-evdefs: no definition named "no_such_event" in project 1\n', err)
+      assert.are.same({ "GET /api/projects/1/event_definitions/by_name/" }, logged())
     end)
 
     it("exits 1 with one line on an API error and never prints the key", function()
@@ -174,7 +84,7 @@ describe("posthog-evdefs", function()
       local status, out, err = run { "delete", before[1].id, before[2].id }
       assert.are.equal(1, status)
       assert.are.equal("", out)
-      assert.matches("refusing to delete 2 definitions without %-%-yes", err)
+      assert.matches("^posthog%-evdefs: refusing to delete 2 definitions without %-%-yes", err)
       for _, argv in ipairs { { "bulk", "delete", before[1].id }, { "bulk", "hide", "--search", "event" } } do
         status, _, err = run(argv)
         assert.are.equal(1, status)
@@ -195,7 +105,7 @@ describe("posthog-evdefs", function()
       end
       assert.are.same({}, logged())
       assert.are.same(before, (state()))
-      local status = run({ "--project-id", "1", "delete", before[1].id }, { POSTHOG_PROJECT_ID = false })
+      local status = run({ "--project-id", "1", "delete", before[1].id, "--yes" }, { POSTHOG_PROJECT_ID = false })
       assert.are.equal(0, status)
       assert.are.equal(#before - 1, #state())
     end)
@@ -220,10 +130,10 @@ describe("posthog-evdefs", function()
     it("prints an aligned table when stdout is a terminal (test -t, through a pseudo-terminal)", function()
       local out = os.tmpname()
       local words = {}
-      for k, v in pairs(environment()) do words[#words + 1] = k .. "=" .. quote(v) end
-      os.execute("script -qec " .. quote(table.concat(words, " ") .. " " .. quote(LUA)
+      for k, v in pairs(T.environment()) do words[#words + 1] = k .. "=" .. quote(v) end
+      os.execute("script -qec " .. quote(table.concat(words, " ") .. " " .. quote(T.LUA)
         .. " bin/posthog-evdefs list --limit 3") .. " /dev/null >" .. out .. " 2>&1")
-      local text = slurp(out):gsub("\r", "")
+      local text = T.plain(slurp(out):gsub("\r", ""))
       os.remove(out)
       assert.matches("^NAME +ID +VERIFIED +HIDDEN +TAGS +LAST SEEN +DESCRIPTION\n", text)
       assert.matches("\nevent_%d+ +%x+%-", text)
@@ -249,7 +159,7 @@ describe("posthog-evdefs", function()
       assert.are.equal("[]\n", out)
     end)
 
-    it("prints RFC 4180 CSV that parses back to the definitions, awkward names included", function()
+    it("prints RFC 4180 CSV (schema.csv's: tags as a JSON array) with awkward names and reads it back", function()
       local client = helpers.client()
       local awkward = { "comma, separated", 'say "hi"', "two\nlines", "crlf\r\nname", "ünïcødé 事件 ✓",
         '"quoted", and\nmore' }
@@ -268,7 +178,8 @@ describe("posthog-evdefs", function()
         local tags = {}
         for j, t in ipairs(d.tags) do tags[j] = t end
         table.sort(tags)
-        assert.are.same({ d.id, d.name, d.description or "", table.concat(tags, ";"), tostring(d.verified),
+        assert.are.same({ d.id, d.name, d.description or "", core.encode(setmetatable(tags, core.array_mt)),
+          tostring(d.verified),
           tostring(d.hidden == true), d.owner and (d.owner.email or tostring(d.owner.id)) or "",
           d.last_seen_at or "", d.created_at or "", d.updated_at or "" }, row)
       end
@@ -335,7 +246,7 @@ describe("posthog-evdefs", function()
 
       status = run { "delete", "not-a-uuid", "--dry-run" }
       assert.are.equal(1, status)
-      assert.are.same({}, logged())
+      assert.are.same({}, writes())
       assert.are.same(defs, (state()))
     end)
 
@@ -354,7 +265,7 @@ describe("posthog-evdefs", function()
       assert.are.equal("A user signed up", updated.description)
 
       clear_log()
-      status, out = run { "delete", created.id }
+      status, out = run { "delete", created.id, "--yes" }
       assert.are.equal(0, status)
       local report = json(out)
       assert.are.equal(1, report.ok)
@@ -384,13 +295,13 @@ describe("posthog-evdefs", function()
       assert.are.equal("", out)
       assert.are.equal(schema.snapshot((state())), slurp(file))
       local err
-      status, out, err = run { "plan", file }
+      status, out, err = run { "--format", "json", "plan", file }
       assert.are.equal(0, status)
       assert.are.equal("[]\n", out)
       assert.matches("no changes", err)
-      status, out = run { "--format", "table", "plan", file, "--delete-missing" }
+      status, out = run { "plan", file, "--delete-missing", "--exit-code" }
       assert.are.equal(0, status)
-      assert.are.equal("", out)
+      assert.are.equal("Plan: 0 to create, 0 to update, 0 to delete.\n", out)
     end)
 
     it("exports each format to stdout", function()
@@ -423,7 +334,7 @@ describe("posthog-evdefs", function()
       doc.definitions = setmetatable(kept, core.array_mt)
       spit(file, core.encode(doc))
 
-      local status, out = run { "plan", file, "--delete-missing" }
+      local status, out = run { "--format", "json", "plan", file, "--delete-missing" }
       assert.are.equal(0, status)
       local ops = json(out)
       local summary = {}
@@ -432,7 +343,7 @@ describe("posthog-evdefs", function()
         summary)
 
       local before, old = state()
-      status, out = run { "apply", file, "--delete-missing" }
+      status, out = run { "--format", "json", "apply", file, "--delete-missing", "--yes" }
       assert.are.equal(0, status)
       local report = json(out)
       assert.are.equal(4, report.ok)
@@ -453,7 +364,7 @@ describe("posthog-evdefs", function()
           assert.are.same(d, new[name], name)
         end
       end
-      status, out = run { "plan", file, "--delete-missing" }
+      status, out = run { "--format", "json", "plan", file, "--delete-missing" }
       assert.are.equal(0, status)
       assert.are.equal("[]\n", out)
     end)
@@ -467,9 +378,9 @@ describe("posthog-evdefs", function()
       end
       spit(file, core.encode(doc))
       helpers.faults { { match = { method = "PATCH", path = select(2, state()).event_0004.id }, status = 400 } }
-      local status, out = run { "--format", "table", "apply", file }
+      local status, out = run { "apply", file }
       assert.are.equal(1, status)
-      assert.matches("FAILED +update event_0004 +posthog.event_definitions: 400", out)
+      assert.matches("\nFAILED +update event_0004 +400 ", out)
       assert.matches("\nok +update event_0005", out)
       assert.matches("1 ok, 1 failed\n$", out)
       assert.are.equal("Changed", select(2, state()).event_0005.description)
@@ -540,7 +451,7 @@ describe("posthog-evdefs", function()
       local status, out = run { "bulk", "delete", "--search", "event_000", "--dry-run" }
       assert.are.equal(0, status)
       assert.are.equal(9, #json(out))
-      status = run { "bulk", "tag", "set", "a", "--search", "event", "--dry-run" }
+      status = run { "bulk", "tag", "set", "a", "--search", "event_000", "--dry-run" }
       assert.are.equal(0, status)
       assert.are.same({}, writes())
       assert.are.same(before, (state()))
@@ -600,7 +511,7 @@ describe("posthog-evdefs", function()
 
   describe("in-process (cli.main)", function()
     it("prints a table by default on a terminal and JSON otherwise", function()
-      local status, out = main({ "list", "--limit", "2" }, nil, { [1] = true })
+      local status, out = main({ "list", "--limit", "2" }, { NO_COLOR = "1" }, { [1] = true })
       assert.are.equal(0, status)
       assert.matches("^NAME  +ID  +VERIFIED", out)
       status, out = main { "list", "--limit", "2" }

@@ -5,10 +5,11 @@
 local core = require "posthog.event_definitions.core"
 local evdefs = require "posthog.event_definitions"
 local output = require "posthog.event_definitions.cli.output"
+local messages = require "posthog.event_definitions.cli.messages"
 local session = require "posthog.event_definitions.cli.session"
 
 local format = string.format
-local fail, note, text = output.fail, output.note, output.text
+local fail, note, text = messages.fail, messages.note, output.text
 local read_file, write_file = session.read_file, session.write_file
 
 -- The lock file text: sorted keys, one per line.

@@ -1,15 +1,13 @@
---- What posthog-evdefs prints: definitions and objects as a table, JSON or CSV (schema.csv's
--- format), batch reports and dry runs, progress bars, and the one-line diagnostics on stderr
--- (each starting "posthog-evdefs: "). Every function takes the command's context `ctx`:
--- ctx.out(s) and ctx.err(s) write, ctx.format is "table", "json" or "csv", ctx.isatty(fd).
+--- What posthog-evdefs prints on stdout: definitions and objects as a table, JSON or CSV (the one
+-- CSV format, schema.csv's), colour, and the progress shown on stderr. Every function takes the
+-- command's context `ctx`: ctx.out(s) and ctx.err(s) write, ctx.format is "table", "json" or
+-- "csv", ctx.color says whether stdout gets colour, ctx.quiet silences progress, ctx.isatty(fd).
 local core = require "posthog.event_definitions.core"
 local schema = require "posthog.event_definitions.schema"
 
 local concat, format = table.concat, string.format
 
 local output = {}
-
-local PROGRAM = "posthog-evdefs"
 
 --- A copy of list, marked as a JSON array (so that an empty one prints as []).
 function output.array(list)
@@ -37,16 +35,27 @@ local function shorten(s, n)
   end
 end
 
--- A value as one line of table text.
-local function text(v)
+--- A value as one line of table text.
+function output.text(v)
   if v == nil then return "" end
   if type(v) == "string" then return (v:gsub("%c", " ")) end
   if type(v) == "table" then return core.encode(v) end
   return tostring(v)
 end
+local text = output.text
 
--- Rows of cells (strings) as left-aligned columns two spaces apart.
-local function render(rows)
+local COLORS = { bold = "1", red = "31", green = "32", yellow = "33", dim = "2" }
+
+--- s in `color` (bold, red, green, yellow, dim) when ctx.color, else s.
+function output.paint(ctx, color, s)
+  if not ctx.color or s == "" then return s end
+  return "\27[" .. COLORS[color] .. "m" .. s .. "\27[0m"
+end
+local paint = output.paint
+
+--- Rows of cells (strings) as left-aligned columns two spaces apart; colors[r] (optional) =
+-- {[column] = color} paints cells without moving the columns.
+function output.render(ctx, rows, colors)
   local widths = {}
   for _, row in ipairs(rows) do
     for c, cell in ipairs(row) do widths[c] = math.max(widths[c] or 0, width(cell)) end
@@ -54,74 +63,62 @@ local function render(rows)
   local lines = {}
   for r, row in ipairs(rows) do
     local cells = {}
-    for c, cell in ipairs(row) do cells[c] = cell .. (" "):rep(widths[c] - width(cell)) end
+    for c, cell in ipairs(row) do
+      local color = colors and colors[r] and colors[r][c]
+      local pad = c < #row and (" "):rep(widths[c] - width(cell)) or ""
+      cells[c] = (color and paint(ctx, color, cell) or cell) .. pad
+    end
     lines[r] = concat(cells, "  "):gsub("%s+$", "") .. "\n"
   end
   return concat(lines)
 end
-
--- A message or an error table as the text of a diagnostic: the error's one line without the
--- library's own "posthog.event_definitions: " (the line already starts "posthog-evdefs: ").
-local LIBRARY = "posthog.event_definitions: "
-local function diagnostic(message)
-  message = tostring(message)
-  if message:sub(1, #LIBRARY) == LIBRARY then return message:sub(#LIBRARY + 1) end
-  return message
-end
-
--- Prints "posthog-evdefs: <message>" on stderr (message: text or an error table); returns 1.
-local function fail(ctx, message)
-  ctx.err(PROGRAM .. ": " .. diagnostic(message) .. "\n")
-  return 1
-end
-
-local function note(ctx, message)
-  ctx.err(PROGRAM .. ": " .. message .. "\n")
-end
-
-local function usage_error(ctx, message, command)
-  ctx.err(PROGRAM .. ": " .. message .. "\n" .. command:get_usage() .. "\n"
-    .. "Run with --help for more.\n")
-  return 2
-end
+local render = output.render
 
 local function yes_no(v) return v and "yes" or "no" end
 
-local function print_definitions(ctx, defs)
+local HEADER = { [1] = { "bold", "bold", "bold", "bold", "bold", "bold", "bold" } }
+
+--- Prints definitions: a JSON array, schema.csv's CSV, or a table.
+function output.definitions(ctx, defs)
   if ctx.format == "json" then
     ctx.out(core.encode(array(defs)) .. "\n")
   elseif ctx.format == "csv" then
-    ctx.out(schema.csv(defs, { tag_separator = ";" }))
+    ctx.out(schema.csv(defs))
   else
     local rows = { { "NAME", "ID", "VERIFIED", "HIDDEN", "TAGS", "LAST SEEN", "DESCRIPTION" } }
     for _, d in ipairs(defs) do
       rows[#rows + 1] = { text(d.name), text(d.id), yes_no(d.verified), yes_no(d.hidden),
         text(concat(d.tags or {}, ",")), text(d.last_seen_at or "never"), shorten(text(d.description), 40) }
     end
-    ctx.out(render(rows))
+    ctx.out(render(ctx, rows, HEADER))
   end
 end
 
--- One object (a definition, metrics): JSON, a CSV row (definitions only) or key/value lines.
-local function print_object(ctx, object)
+--- Prints one object (a definition, metrics): JSON, a CSV row (definitions only) or key/value lines.
+function output.object(ctx, object)
   if ctx.format == "json" then
     ctx.out(core.encode(object) .. "\n")
   elseif ctx.format == "csv" then
-    ctx.out(schema.csv({ object }, { tag_separator = ";" }))
+    ctx.out(schema.csv({ object }))
   else
     local keys = {}
     for k in pairs(object) do keys[#keys + 1] = k end
     table.sort(keys)
     local rows = {}
     for i, k in ipairs(keys) do rows[i] = { k .. ":", text(object[k]) } end
-    ctx.out(render(rows))
+    ctx.out(render(ctx, rows))
   end
 end
 
--- A progress callback drawing a bar on stderr when it is a terminal (for two operations or
--- more), else nil.
-local function progress(ctx)
-  if not ctx.isatty(2) then return nil end
+-- True when progress goes to stderr: it is a terminal and --quiet was not given.
+local function shows_progress(ctx)
+  return not ctx.quiet and ctx.isatty(2)
+end
+
+--- A progress callback for a batch, drawing a bar on stderr when it shows progress (for two
+-- operations or more), else nil.
+function output.progress(ctx)
+  if not shows_progress(ctx) then return nil end
   return function(done, total)
     if total < 2 then return end
     local filled = math.floor(30 * done / total)
@@ -130,81 +127,13 @@ local function progress(ctx)
   end
 end
 
--- What a report's result i is about: its label fields (op, name, id) as one text.
-local function label_text(label, result, i)
-  if label then return concat({ label.op, label.name or label.id }, " ") end
-  local value = result.value
-  if type(value) == "table" and (value.name or value.id) then return text(value.name or value.id) end
-  return "#" .. i
-end
-
--- Prints a dry run's requests (each distinct one once: a bulk chunk serves many ids) and its
--- failures; returns the exit status.
-local function print_dry_run(ctx, report, labels)
-  local seen, requests, lines = {}, {}, {}
-  for i, r in ipairs(report.results) do
-    if not r.ok then
-      note(ctx, label_text(labels and labels[i], r, i) .. ": " .. diagnostic(r.err))
-    elseif r.request and not seen[r.request] then
-      seen[r.request] = true
-      local q = r.request
-      requests[#requests + 1] = { method = q.method, path = q.path, body = q.body and core.decode(q.body) }
-      lines[#lines + 1] = { q.method, text(q.path), q.body or "" }
-    end
+--- A counter for a read that takes many requests when stderr shows progress, else nil:
+-- count(n) redraws "<what>: n", count(n, true) ends the line.
+function output.counter(ctx, what)
+  if not shows_progress(ctx) then return nil end
+  return function(n, finished)
+    ctx.err(format("\r%s: %d", what, n) .. (finished and "\n" or ""))
   end
-  if ctx.format == "json" then ctx.out(core.encode(array(requests)) .. "\n") else ctx.out(render(lines)) end
-  return report.failed > 0 and 1 or 0
 end
-
--- Prints a batch report (one result per line, or JSON); returns the exit status (1 when any
--- operation failed). labels[i] (optional) = {op, name, id} of operation i.
-local function print_report(ctx, report, labels)
-  if report.results[1] and report.results[1].dry_run then return print_dry_run(ctx, report, labels) end
-  if #report.results == 0 then note(ctx, "no definitions matched") end
-  if ctx.format == "json" then
-    local results = {}
-    for i, r in ipairs(report.results) do
-      local out = { ok = r.ok, value = r.value, unchanged = r.unchanged }
-      for k, v in pairs(labels and labels[i] or {}) do out[k] = v end
-      if r.err then
-        out.error = { message = tostring(r.err), kind = r.err.kind, status = r.err.status }
-      end
-      results[i] = out
-    end
-    ctx.out(core.encode { ok = report.ok, failed = report.failed, results = array(results) } .. "\n")
-  else
-    local rows = {}
-    for i, r in ipairs(report.results) do
-      rows[i] = { r.ok and "ok" or "FAILED", label_text(labels and labels[i], r, i), r.err and tostring(r.err) or "" }
-    end
-    ctx.out(render(rows) .. format("%d ok, %d failed\n", report.ok, report.failed))
-  end
-  return report.failed > 0 and 1 or 0
-end
-
--- Prints the ops of a plan: a JSON array, or one line per op (op, name, id, changed fields).
-local function print_plan(ctx, plan)
-  if ctx.format == "json" then
-    ctx.out(core.encode(array(plan.ops)) .. "\n")
-    return
-  end
-  local rows = {}
-  for i, op in ipairs(plan.ops) do
-    rows[i] = { op.op, text(op.name), op.id or "", op.fields and core.encode(op.fields) or "" }
-  end
-  ctx.out(render(rows))
-end
-
-output.text = text
-output.render = render
-output.fail = fail
-output.note = note
-output.usage_error = usage_error
-output.definitions = print_definitions
-output.object = print_object
-output.progress = progress
-output.report = print_report
-output.dry_run = print_dry_run
-output.plan = print_plan
 
 return output

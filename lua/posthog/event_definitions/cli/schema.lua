@@ -1,17 +1,21 @@
 --- The subcommands over posthog.event_definitions.schema: `export` (every definition as JSON
--- Schema, CSV, Markdown or a snapshot), `plan FILE` (the ops that turn the project into FILE) and
--- `apply FILE` (those ops run as one batch). Each is handler(ctx, args) -> exit status.
+-- Schema, CSV, Markdown or a snapshot), `plan FILE` (what would turn the project into FILE: each
+-- operation with old and new values, and a summary line) and `apply FILE` (the plan, confirmed
+-- when it deletes, run as one batch). FILE is a snapshot, a JSON Schema or a CSV export. Each is
+-- handler(ctx, args) -> exit status.
 local schema = require "posthog.event_definitions.schema"
 local output = require "posthog.event_definitions.cli.output"
+local messages = require "posthog.event_definitions.cli.messages"
+local changes = require "posthog.event_definitions.cli.changes"
 local session = require "posthog.event_definitions.cli.session"
 
-local connect, fail, note = session.connect, output.fail, output.note
+local connect, fail, note = session.connect, messages.fail, messages.note
 
 local commands = {}
 
 local EXPORTS = {
   ["json-schema"] = schema.json_schema,
-  csv = schema.csv, -- the schema export: tags as a JSON array (--format csv joins them with ";")
+  csv = schema.csv,
   markdown = schema.markdown,
   snapshot = schema.snapshot,
 }
@@ -19,7 +23,7 @@ local EXPORTS = {
 function commands.export(ctx, args)
   local client, status = connect(ctx, args)
   if not client then return status end
-  local defs, err = client:all()
+  local defs, err = session.all(ctx, client)
   if not defs then return fail(ctx, err) end
   local content = EXPORTS[args.what](defs)
   if not args.out then
@@ -32,38 +36,56 @@ function commands.export(ctx, args)
   return 0
 end
 
--- The plan from FILE to the project: client, plan, or nil and the exit status.
+-- The plan from the project to FILE: client, plan and the current definitions by name; or nil
+-- and the exit status.
 local function plan_of(ctx, args, deletes)
   local client, status = connect(ctx, args, deletes)
-  if not client then return nil, nil, status end
+  if not client then return nil, status end
   local content, msg = session.read_file(args.file)
-  if not content then return nil, nil, fail(ctx, "cannot read " .. msg) end
+  if not content then return nil, fail(ctx, "cannot read " .. msg) end
   local desired, err = schema.load(content)
-  if not desired then return nil, nil, fail(ctx, err) end
+  if not desired then return nil, fail(ctx, messages.diagnostic(err) .. " (in " .. args.file .. ")") end
   local current
-  current, err = client:all()
-  if not current then return nil, nil, fail(ctx, err) end
+  current, err = session.all(ctx, client)
+  if not current then return nil, fail(ctx, err) end
   local plan
   plan, err = schema.plan(current, desired, { delete_missing = args.delete_missing })
-  if not plan then return nil, nil, fail(ctx, err) end
-  if #plan.ops == 0 then note(ctx, "no changes") end
-  return client, plan
+  if not plan then return nil, fail(ctx, err) end
+  local by_name = {}
+  for _, def in ipairs(current) do by_name[def.name] = def end
+  return client, plan, by_name
 end
 
 function commands.plan(ctx, args)
-  local client, plan, status = plan_of(ctx, args, false)
-  if not client then return status end
-  output.plan(ctx, plan)
-  return 0
+  local client, plan, current = plan_of(ctx, args, false)
+  if not client then return plan end
+  changes.plan(ctx, plan, current)
+  if #plan.ops == 0 then note(ctx, "no changes: the project matches " .. args.file) end
+  return (args.exit_code and #plan.ops > 0) and 3 or 0
 end
 
 function commands.apply(ctx, args)
-  local client, plan, status = plan_of(ctx, args, args.delete_missing)
-  if not client then return status end
-  if #plan.ops == 0 then return 0 end
+  local client, plan, current = plan_of(ctx, args, args.delete_missing)
+  if not client then return plan end
+  if ctx.format == "json" and #plan.ops == 0 then
+    ctx.out('{"failed":0,"ok":0,"results":[]}\n')
+  elseif ctx.format ~= "json" then
+    changes.plan(ctx, plan, current)
+  end
+  if #plan.ops == 0 then
+    note(ctx, "no changes: the project matches " .. args.file)
+    return 0
+  end
+  local _, _, deletes = changes.counts(plan)
+  if deletes > 0 then
+    local what = "apply this plan, which deletes " .. deletes .. " definition" .. (deletes == 1 and "" or "s")
+    local refusal = session.confirm(ctx, args, what)
+    if refusal then return refusal end
+  end
   local report, err = client:batch(plan.ops, { dry_run = args.dry_run, on_progress = output.progress(ctx) })
   if not report then return fail(ctx, err) end
-  return output.report(ctx, report, plan.ops)
+  if ctx.format ~= "json" then ctx.out("\n") end
+  return changes.report(ctx, report, plan.ops)
 end
 
 return commands

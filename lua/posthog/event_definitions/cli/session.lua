@@ -1,9 +1,13 @@
 --- What every subcommand needs before it acts: the client, made from the flags and the
--- environment (ctx.getenv), the rules for destructive commands, and the files it reads and writes.
+-- environment (ctx.getenv); definitions named by REF (a UUID or an event name); the reads of
+-- every definition, with progress on a terminal; the confirmation of destructive commands; and
+-- the files it reads and writes.
+local core = require "posthog.event_definitions.core"
 local evdefs = require "posthog.event_definitions"
 local output = require "posthog.event_definitions.cli.output"
+local messages = require "posthog.event_definitions.cli.messages"
 
-local fail = output.fail
+local fail = messages.fail
 
 local session = {}
 
@@ -13,34 +17,146 @@ local function env_value(ctx, name)
   if v ~= nil and v ~= "" then return v end
 end
 
+-- A value as quoted in a message.
+local function quoted(v)
+  return core.encode(tostring(v))
+end
+
+-- Where a setting came from: its flag, else its environment variable, else the default.
+local function setting(ctx, args, flag, variable, default)
+  local key = flag:gsub("^%-%-", ""):gsub("%-", "_")
+  if args[key] ~= nil then return args[key], flag end
+  local v = env_value(ctx, variable)
+  if v then return v, variable end
+  return default, nil
+end
+
+--- Refuses a command that deletes when the project is not named (--project-id or
+-- POSTHOG_PROJECT_ID; @current follows the project the key's owner last opened): the exit
+-- status, or nil when it is named.
+function session.unnamed_project(ctx, args)
+  local project = setting(ctx, args, "--project-id", "POSTHOG_PROJECT_ID", "@current")
+  if project ~= "@current" then return nil end
+  return fail(ctx, "this command deletes: name the project with --project-id or POSTHOG_PROJECT_ID "
+    .. "(@current follows the project last opened and is refused)")
+end
+
 --- A client from the flags and environment, or nil and the exit status. `deletes`: the command
 -- deletes, so the project must be explicit (@current follows the key owner's last project).
--- The client is kept in ctx.client, which cli.main closes.
+-- The client is kept in ctx.client, which cli.main closes; ctx.host and ctx.project say where it points.
 function session.connect(ctx, args, deletes)
   local key = env_value(ctx, "POSTHOG_PERSONAL_API_KEY")
   if not key then
     return nil, fail(ctx, "POSTHOG_PERSONAL_API_KEY is not set (the key is read from the environment only)")
   end
-  local project = args.project_id or env_value(ctx, "POSTHOG_PROJECT_ID")
-  if deletes and (project == nil or project == "@current") then
-    return nil, fail(ctx, "this command deletes: name the project with --project-id or POSTHOG_PROJECT_ID "
-      .. "(@current follows the project last opened and is refused)")
+  local project, project_from = setting(ctx, args, "--project-id", "POSTHOG_PROJECT_ID", "@current")
+  if deletes then
+    local refusal = session.unnamed_project(ctx, args)
+    if refusal then return nil, refusal end
   end
+  local host, host_from = setting(ctx, args, "--host", "POSTHOG_HOST", evdefs.DEFAULTS.host)
+  ctx.host, ctx.project = host, project
   local client, err = evdefs.new {
-    host = args.host or env_value(ctx, "POSTHOG_HOST") or evdefs.DEFAULTS.host,
-    personal_api_key = key,
-    project_id = project or "@current",
+    host = host, personal_api_key = key, project_id = project,
+    ca_file = args.ca_file, insecure = args.insecure or nil,
   }
-  if not client then return nil, fail(ctx, err) end
+  if not client then
+    local detail = tostring(err.detail or "")
+    local given
+    if detail:find("^host") and host_from then
+      given = host_from .. " " .. quoted(host)
+    elseif detail:find("^project_id") and project_from then
+      given = project_from .. " " .. quoted(project)
+    elseif detail:find("^ca_file") then
+      given = "--ca-file " .. quoted(args.ca_file)
+    end
+    return nil, fail(ctx, messages.diagnostic(err) .. (given and (" (" .. given .. ")") or ""))
+  end
   ctx.client = client
   return client
 end
 
---- Refuses a destructive command without --yes (a dry run needs none): the exit status, or nil
--- when it may go on.
+local UUID = "^" .. ("%x"):rep(8) .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(4)
+  .. "%-" .. ("%x"):rep(12) .. "$"
+
+--- True when ref is shaped like a UUID (then it is always an id, never a name).
+function session.is_uuid(ref)
+  return ref:find(UUID) ~= nil
+end
+
+-- The error of a name that by_name did not find, or the error as it came.
+local function not_found(ctx, ref, err)
+  if type(err) == "table" and err.status == 404 and not session.is_uuid(ref) then
+    return fail(ctx, "no definition named " .. quoted(ref) .. " in project " .. tostring(ctx.project))
+  end
+  return fail(ctx, err)
+end
+
+--- The definition named by ref (its UUID, else its event name): the definition, or nil and the
+-- exit status.
+function session.definition(ctx, client, ref)
+  if ref == "" then return nil, fail(ctx, "REF must be a UUID or an event name, not empty") end
+  local def, err
+  if session.is_uuid(ref) then def, err = client:get(ref) else def, err = client:by_name(ref) end
+  if not def then return nil, not_found(ctx, ref, err) end
+  return def
+end
+
+--- The ids of refs (UUIDs as given, names looked up with by_name), and labels {id, name} for
+-- each (name nil for a UUID); or nil and the exit status.
+function session.ids(ctx, client, refs)
+  local ids, labels = {}, {}
+  for i, ref in ipairs(refs) do
+    if ref == "" then return nil, fail(ctx, "REF must be a UUID or an event name, not empty") end
+    if session.is_uuid(ref) then
+      ids[i], labels[i] = ref, { id = ref }
+    else
+      local def, err = client:by_name(ref)
+      if not def then return nil, not_found(ctx, ref, err) end
+      ids[i], labels[i] = def.id, { id = def.id, name = def.name }
+    end
+  end
+  return ids, labels
+end
+
+--- Every definition matching params, or nil, err. When stderr shows progress, the pages are
+-- walked one by one with a running count; otherwise client:all fetches them (concurrently).
+function session.all(ctx, client, params)
+  local count = output.counter(ctx, "reading definitions")
+  if not count then return client:all(params) end
+  local defs, page = {}, params and params.limit or 100
+  for def, err in client:each(params) do
+    if def == false then
+      if #defs > 0 then count(#defs, true) end
+      return nil, err
+    end
+    defs[#defs + 1] = def
+    if #defs % page == 0 then count(#defs) end
+  end
+  count(#defs, true)
+  return defs
+end
+
+--- Refuses a destructive command that cannot be confirmed: no --yes (nor --dry-run) and no
+-- terminal on stdin to ask on. The exit status, or nil when it may go on (to ask, or not).
 function session.refused(ctx, args, what)
+  if args.yes or args.dry_run or ctx.isatty(0) then return nil end
+  return fail(ctx, "refusing to " .. what .. " without --yes (stdin is not a terminal to ask on); "
+    .. "nothing was changed")
+end
+
+--- Confirms a destructive command: nil to go on (--yes, --dry-run, or "yes" typed on a
+-- terminal after `lines()` were shown), or the exit status (refused or not confirmed).
+function session.confirm(ctx, args, what, lines)
   if args.yes or args.dry_run then return nil end
-  return fail(ctx, "refusing to " .. what .. " without --yes; nothing was changed")
+  local refusal = session.refused(ctx, args, what)
+  if refusal then return refusal end
+  for _, line in ipairs(lines and lines() or {}) do ctx.err(line .. "\n") end
+  ctx.err("Type yes to " .. what .. ": ")
+  local answer = ctx.readline()
+  if answer and answer:match("^%s*(.-)%s*$") == "yes" then return nil end
+  if answer == nil then ctx.err("\n") end
+  return fail(ctx, "not confirmed; nothing was changed")
 end
 
 --- The content of the file at path, or nil and the message.

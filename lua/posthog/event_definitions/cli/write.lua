@@ -1,20 +1,21 @@
 --- The subcommands that change one definition or a few: create, update, delete. Each is
 -- handler(ctx, args) -> exit status; --dry-run prints the requests and sends nothing.
+local core = require "posthog.event_definitions.core"
 local output = require "posthog.event_definitions.cli.output"
+local messages = require "posthog.event_definitions.cli.messages"
+local changes = require "posthog.event_definitions.cli.changes"
 local session = require "posthog.event_definitions.cli.session"
 
-local connect, fail, array = session.connect, output.fail, output.array
+local connect, fail, array = session.connect, messages.fail, output.array
 
 local write = {}
 
 -- Runs one create or update: with --dry-run prints the request, else the definition.
-local function write_one(ctx, args, op)
-  local client, status = connect(ctx, args)
-  if not client then return status end
+local function write_one(ctx, args, client, op)
   if args.dry_run then
     local report, err = client:batch({ op }, { dry_run = true })
     if not report then return fail(ctx, err) end
-    return output.dry_run(ctx, report)
+    return changes.dry_run(ctx, report)
   end
   local value, err
   if op.op == "create" then value, err = client:create(op.fields) else value, err = client:update(op.id, op.fields) end
@@ -24,36 +25,85 @@ local function write_one(ctx, args, op)
 end
 
 function write.create(ctx, args)
+  local client, status = connect(ctx, args)
+  if not client then return status end
   local fields = { name = args.name, description = args.description }
   if #args.tag > 0 then fields.tags = array(args.tag) end
-  return write_one(ctx, args, { op = "create", fields = fields })
+  return write_one(ctx, args, client, { op = "create", fields = fields })
+end
+
+-- The tags of def with `add` added and `remove` removed, compared as PostHog stores tags
+-- (trimmed, lower-cased); a tag that is not valid stays as given, for the library to refuse.
+local function changed_tags(def, add, remove)
+  local function normal(tag)
+    local ok, normalised = pcall(core.normalize_tag, tag)
+    return ok and normalised or tag
+  end
+  local drop, seen, tags = {}, {}, {}
+  for _, tag in ipairs(remove) do drop[normal(tag)] = true end
+  for _, list in ipairs { def.tags or {}, add } do
+    for _, tag in ipairs(list) do
+      local key = normal(tag)
+      if not drop[key] and not seen[key] then
+        seen[key] = true
+        tags[#tags + 1] = tag
+      end
+    end
+  end
+  return array(tags)
 end
 
 function write.update(ctx, args)
   local fields = { description = args.description, verified = args.verified, hidden = args.hidden }
-  if #args.tag > 0 then fields.tags = array(args.tag) end
-  if next(fields) == nil then
-    return output.usage_error(ctx, "nothing to update: give --description, --tag, --[no-]verified or "
-      .. "--[no-]hidden", ctx.command)
+  local edits_tags = #args.add_tag > 0 or #args.remove_tag > 0
+  if #args.tag > 0 and edits_tags then
+    return messages.usage_error(ctx, "give --tag (the whole tag set) or --add-tag/--remove-tag, not both",
+      ctx.command)
   end
-  return write_one(ctx, args, { op = "update", id = args.id, fields = fields })
+  if #args.tag > 0 then fields.tags = array(args.tag) end
+  if next(fields) == nil and not edits_tags then
+    return messages.usage_error(ctx, "nothing to update: give --description, --tag, --add-tag, --remove-tag, "
+      .. "--[no-]verified or --[no-]hidden", ctx.command)
+  end
+  local client, status = connect(ctx, args)
+  if not client then return status end
+  local id = args.ref
+  if edits_tags or not session.is_uuid(id) then
+    local def
+    def, status = session.definition(ctx, client, args.ref)
+    if not def then return status end
+    id = def.id
+    if edits_tags then fields.tags = changed_tags(def, args.add_tag, args.remove_tag) end
+  end
+  return write_one(ctx, args, client, { op = "update", id = id, fields = fields })
 end
 
---- Deletes every id given as one batch; more than one needs --yes.
+--- Deletes every definition given as one batch, once confirmed (--yes, or "yes" on a terminal).
 function write.delete(ctx, args)
-  local ids = args.id
-  local refusal = #ids > 1 and session.refused(ctx, args, "delete " .. #ids .. " definitions")
+  local what = "delete " .. (#args.refs == 1 and "1 definition" or #args.refs .. " definitions")
+  local refusal = session.unnamed_project(ctx, args) or session.refused(ctx, args, what)
   if refusal then return refusal end
   local client, status = connect(ctx, args, true)
   if not client then return status end
-  local ops, labels = {}, {}
+  local ids, labels = session.ids(ctx, client, args.refs)
+  if not ids then return labels end
+  refusal = session.confirm(ctx, args, what, function()
+    local lines = { "This deletes from project " .. tostring(ctx.project) .. ":" }
+    for i, label in ipairs(labels) do
+      local def = not label.name and client:get(label.id)
+      lines[i + 1] = "  " .. (label.name or def and def.name or "(not found)") .. "  " .. label.id
+    end
+    return lines
+  end)
+  if refusal then return refusal end
+  local ops = {}
   for i, id in ipairs(ids) do
     ops[i] = { op = "delete", id = id }
-    labels[i] = { op = "delete", id = id }
+    labels[i].op = "delete"
   end
   local report, err = client:batch(ops, { dry_run = args.dry_run, on_progress = output.progress(ctx) })
   if not report then return fail(ctx, err) end
-  return output.report(ctx, report, labels)
+  return changes.report(ctx, report, labels)
 end
 
 return write

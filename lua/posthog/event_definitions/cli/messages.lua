@@ -1,0 +1,96 @@
+--- The diagnostics of posthog-evdefs on stderr: each one line starting "posthog-evdefs: " (the
+-- library's own prefix dropped, never doubled), usage errors with the command's usage, notices
+-- (silenced by --quiet), and a hint after an error whose likely cause is known: a key of the
+-- other region (401), PostHog's refusal of scoped keys on metrics (403), a host that does not
+-- answer, a deployment without the Enterprise package. The key never appears: the library
+-- scrubs it from its errors, and nothing here prints it.
+local messages = {}
+
+local PROGRAM = "posthog-evdefs"
+local LIBRARY = "posthog.event_definitions: "
+
+local US, EU = "https://us.posthog.com", "https://eu.posthog.com"
+
+--- A message or an error table as one line without the library's own prefix.
+function messages.diagnostic(message)
+  message = tostring(message)
+  if message:sub(1, #LIBRARY) == LIBRARY then return message:sub(#LIBRARY + 1) end
+  return message
+end
+local diagnostic = messages.diagnostic
+
+-- The region of a PostHog Cloud host, or nil.
+local function region(host)
+  local name = (host or ""):match("^https?://([^/:]+)")
+  if name == "us.posthog.com" or name == "app.posthog.com" or name == "us.i.posthog.com" then return "US" end
+  if name == "eu.posthog.com" or name == "eu.i.posthog.com" then return "EU" end
+end
+
+-- The hint for error `err` of a command run against `host`, or nil.
+local function hint(ctx, err)
+  if type(err) ~= "table" then return nil end
+  local host = ctx.host or US
+  local detail = type(err.detail) == "string" and err.detail or ""
+  if err.status == 401 then
+    local where = region(host)
+    if where then
+      local other, other_host = where == "US" and "EU" or "US", where == "US" and EU or US
+      return string.format("PostHog %s refused the key; a key made in the %s region works only there: "
+        .. "--host %s (or POSTHOG_HOST)", where, other, other_host)
+    end
+    return "the server at " .. host .. " refused the key: check POSTHOG_PERSONAL_API_KEY, and that the key "
+      .. "was made on this PostHog (a key of " .. US .. " or " .. EU .. " works only there)"
+  end
+  if err.status == 403 and type(err.path) == "string" and err.path:find("/metrics/?$") then
+    return "PostHog answers metrics only to the app and to old keys without scopes: it refuses every "
+      .. "personal API key with scopes, even one with every scope (*)"
+  end
+  if err.status == 403 and detail:find("missing required scope", 1, true) then
+    return "give the key the scopes event_definition:read and event_definition:write "
+      .. "(PostHog: Settings → Personal API keys)"
+  end
+  if err.kind == "transport" and not err.status then
+    if detail:find("resolve host", 1, true) then
+      return "the host name of " .. host .. " does not resolve: check --host or POSTHOG_HOST"
+    end
+    if detail:find("connect", 1, true) then
+      return "nothing answered at " .. host .. ": check --host or POSTHOG_HOST (" .. US .. ", " .. EU
+        .. " or your own instance), and that it is up"
+    end
+  end
+  if detail:find("not supported by this deployment", 1, true) then
+    return "this PostHog has no Enterprise package: it refuses description, verified and hidden; "
+      .. "leave those fields out"
+  end
+end
+
+--- Prints "posthog-evdefs: <message>" (text or an error table) on stderr, then a hint when the
+-- cause is likely; returns 1.
+function messages.fail(ctx, message)
+  ctx.err(PROGRAM .. ": " .. diagnostic(message) .. "\n")
+  local h = hint(ctx, message)
+  if h then messages.print_hint(ctx, h) end
+  return 1
+end
+
+--- Prints "posthog-evdefs: hint: <text>" on stderr.
+function messages.print_hint(ctx, text)
+  ctx.err(PROGRAM .. ": hint: " .. text .. "\n")
+end
+
+--- Prints a notice on stderr unless --quiet.
+function messages.note(ctx, message)
+  if ctx.quiet then return end
+  ctx.err(PROGRAM .. ": " .. message .. "\n")
+end
+
+--- Prints a usage error with the usage of `command` (an argparse command); returns 2.
+function messages.usage_error(ctx, message, command)
+  ctx.err(PROGRAM .. ": " .. message .. "\n" .. command:get_usage() .. "\n"
+    .. "Run with --help for more.\n")
+  return 2
+end
+
+messages.hint = hint
+
+return messages
