@@ -62,6 +62,28 @@ describe("core.encode", function()
     assert.equal(s, core.decode(core.encode(s)))
   end)
 
+  -- issue 8: our own decoder would refuse the same bytes, and so would PostHog
+  it("refuses strings and keys that are not valid UTF-8, anywhere", function()
+    local string_error = { nil, { kind = "validation", detail = "cannot encode a string that is not valid UTF-8" } }
+    local key_error = { nil, { kind = "validation", detail = "cannot encode a key that is not valid UTF-8" } }
+    for _, bad in ipairs({ "\255", "a\195", "\195(", "\192\128", "\224\128\128", "\237\160\128",
+      "\244\144\128\128", "\248\136\128\128\128", "ok\128" }) do
+      assert.same(string_error, { core.encode(bad) })
+      assert.same(string_error, { core.encode({ a = { b = { 1, bad } } }) })
+      assert.same(key_error, { core.encode({ x = { [bad] = 1 } }) })
+      assert.same(key_error, { core.encode({ [bad] = 1 }, "definition") })
+      assert.same({ nil, { kind = "validation", detail = "description: not valid UTF-8" } },
+        { core.encode({ description = bad }, "definition") })
+      assert.same({ nil, { kind = "validation", detail = "default_columns[2] is not valid UTF-8" } },
+        { core.encode({ default_columns = { "a", bad } }, "definition") })
+      assert.same(string_error, { core.encode({ future = { bad } }, "definition") })
+    end
+    for _, good in ipairs({ "", "\0", "\127", "\194\128", "\223\191", "\224\160\128", "\237\159\191",
+      "\238\128\128", "\239\191\191", "\240\144\128\128", "\244\143\191\191", "héllo ✓ 😀" }) do
+      assert.is_string(core.encode({ [good] = good }), good)
+    end
+  end)
+
   it("sorts object keys bytewise", function()
     assert.equal('{"A":1,"B":2,"a":3,"b":{"x":1,"y":2}}', core.encode({ b = { y = 2, x = 1 }, a = 3, B = 2, A = 1 }))
   end)
@@ -155,6 +177,30 @@ describe("core.encode with the definition shape", function()
       assert.is_nil(s)
       assert.same({ kind = "validation", detail = case[2] }, err)
     end
+  end)
+
+  -- issue 8: PostHog answers 400 blank on tags__N, and max_length over 255 characters
+  it("refuses a blank, white-space-only or over-long tag, naming its index", function()
+    local function refused(tags) return select(2, core.encode({ name = "x", tags = tags }, "definition")) end
+    for _, case in ipairs({
+      { { "" }, "tags[1] is blank" },
+      { { "ok", "  " }, "tags[2] is blank" },
+      { { "a", "b", "\t\n\r\v\f" }, "tags[3] is blank" },
+      { { "\194\160" }, "tags[1] is blank" },                 -- NBSP
+      { { "\227\128\128\226\128\131" }, "tags[1] is blank" }, -- ideographic and em spaces
+      { { "\28\29\30\31\194\133" }, "tags[1] is blank" },   -- what str.isspace() also counts
+      { { ("a"):rep(256) }, "tags[1] is longer than 255 characters" },
+      { { "x", ("\195\169"):rep(256) }, "tags[2] is longer than 255 characters" },
+      { { "ok\255" }, "tags[1] is not valid UTF-8" },
+    }) do
+      assert.same({ kind = "validation", detail = case[2] }, refused(case[1]))
+    end
+    -- length is counted once trimmed, in code points; zero-width space is no white space
+    assert.is_string(core.encode({ tags = { "  " .. ("b"):rep(255) .. " ", ("\195\169"):rep(255), "\226\128\139" } },
+      "definition"))
+    assert.is_string(core.encode({ tags = {} }, "definition"))
+    -- without the definition shape, core.encode writes any tags (it also serves output)
+    assert.equal('{"tags":[""]}', core.encode({ tags = { "" } }))
   end)
 
   it("always writes tags and default_columns as arrays", function()
@@ -279,6 +325,31 @@ describe("core.decode", function()
     assert.is_nil((core.decode(string.rep('{"a":', 200) .. "1" .. string.rep("}", 200))))
   end)
 
+  -- what yajl lets through must not be taken: the encoder would refuse to send it back
+  it("refuses strings and keys that are not valid UTF-8, escapes included", function()
+    for _, text in ipairs({ '"\192\128"', '"\224\128\128"', '"\237\160\128"', '"\244\144\128\128"',
+      '"\\udc00x"', '{"\237\160\128":1}', '{"name":"\192\175"}' }) do
+      local v, err = core.decode(text)
+      assert.is_nil(v, text)
+      assert.matches("^decode: a %a+ that is not valid UTF%-8$", err.detail)
+    end
+  end)
+
+  -- issue 9: 1e400 is no double; an integer field past 64 bits is no integer
+  it("refuses numbers beyond the range of a double", function()
+    for _, text in ipairs({ "1e400", "-1e400", "[1,2e308]", '{"x":' .. ("9"):rep(400) .. "}",
+      '{"x":' .. ("9"):rep(400) .. ".5}" }) do
+      local v, err = core.decode(text)
+      assert.is_nil(v, text)
+      assert.same({ kind = "decode", detail = "decode: a number beyond the range of a double" }, err)
+    end
+    assert.equal(0, core.decode("1e-400"))
+    assert.equal(1.7976931348623157e308, core.decode("1.7976931348623157e308"))
+    local v, err = core.decode('{"name":"x","count":1e400}', "definition")
+    assert.is_nil(v)
+    assert.equal("decode", err.kind)
+  end)
+
   it("decodes strings with escapes, controls and non-ASCII", function()
     assert.equal('a"b\\c/d\n\t\1é😀', core.decode('"a\\"b\\\\c\\/d\\n\\t\\u0001\\u00e9\\ud83d\\ude00"'))
     assert.equal("a\0b", core.decode('"a\\u0000b"'))
@@ -315,6 +386,11 @@ describe("core.decode with shapes", function()
       { '{"id":{}}', "decode: field 'id' expected string" },
       { '{"owner":"x"}', "decode: field 'owner' expected user object or id" },
       { '{"action_id":1.5}', "decode: field 'action_id' expected integer" },
+      { '{"action_id":18446744073709551616}', "decode: field 'action_id' expected integer" },
+      { '{"owner":{"id":18446744073709551616}}', "decode: a user's id is not an integer" },
+      { '{"owner":{"id":1e400}}', "decode: a user's id is not an integer" },
+      { '{"verified_by":{"id":1.5,"email":"x"}}', "decode: a user's id is not an integer" },
+      { '{"owner":18446744073709551616}', "decode: field 'owner' expected user object or id" },
       { '[]', "decode: expected a JSON object, got array" },
       { '"x"', "decode: expected a JSON object, got string" },
       { 'null', "decode: expected a JSON object, got null" },
@@ -403,7 +479,7 @@ describe("core.decode with shapes", function()
   end)
 
   it("does not check fields outside the shape's records", function()
-    assert.is_table(core.decode('{"results":[{"owner":{"id":"not checked","tags":5}}],"tags":5}', "page"))
+    assert.is_table(core.decode('{"results":[{"owner":{"uuid":5,"email":[],"tags":5}}],"tags":5}', "page"))
   end)
 
   it("raises on an unknown shape, and on shapes that only answers have", function()
@@ -425,7 +501,27 @@ describe("core.decode_response", function()
   it("returns true for the shape 'none', and for 204 without a shape", function()
     assert.is_true(core.decode_response(res(204, ""), "none"))
     assert.is_true(core.decode_response(res(204, nil), nil))
-    assert.is_true(core.decode_response(res(200, "whatever"), "none"))
+    assert.is_true(core.decode_response(res(204, nil), "none"))
+  end)
+
+  -- issue 9, defect 6: a DELETE reported done on a 200 with garbage was never applied
+  it("takes for the shape 'none' a 2xx other than 204 only with an empty or JSON object body", function()
+    for _, case in ipairs({ { 200, "" }, { 200, nil }, { 202, " \r\n" }, { 200, "{}" },
+      { 200, '{"deleted":true}' }, { 201, ' {"a":[1]} ' } }) do
+      assert.is_true(core.decode_response(res(case[1], case[2]), "none"), tostring(case[2]))
+    end
+    for _, case in ipairs({ { 200, "whatever", nil },
+      { 200, "[]", "decode: expected a JSON object, got array" },
+      { 200, "true", "decode: expected a JSON object, got boolean" },
+      { 200, "null", "decode: expected a JSON object, got null" },
+      { 202, '{"a":1', "decode: parse error: premature EOF at byte 6" },
+      { 200, "<html><title>OK</title></html>", nil }, { 200, '{"a":1} x', nil } }) do
+      local v, err = core.decode_response(res(case[1], case[2]), "none")
+      assert.is_nil(v, case[2])
+      assert.equal("decode", err.kind)
+      assert.equal(case[1], err.status)
+      if case[3] then assert.equal(case[3], err.detail) else assert.matches("^decode: ", err.detail) end
+    end
   end)
 
   it("turns a 204 into a decode error where the shape wants an object", function()
@@ -512,6 +608,13 @@ describe("core.decode_response", function()
     assert.equal('{"name":["bad"]}', err.detail)
   end)
 
+  it("makes a sample valid UTF-8 on one line, whatever the body's bytes", function()
+    local _, err = core.decode_response(res(500, "bad \255\254 bytes \192\128 and\194\133NEL\226\128\168LS\194\155x"))
+    assert.equal("bad ?? bytes ?? and NEL LS x", err.detail)
+    _, err = core.decode_response(res(500, ("é"):rep(49) .. "\255" .. "é"))
+    assert.equal(("é"):rep(49) .. "?", err.detail) -- 99 bytes: the next é does not fit
+  end)
+
   it("reads Retry-After as seconds or an HTTP-date, relative to now", function()
     local now = 1445412470 -- 10 s before Wed, 21 Oct 2015 07:28:00 GMT
     local body = '{"type":"throttled_error","code":"throttled","detail":"Request was throttled.","attr":null}'
@@ -527,6 +630,24 @@ describe("core.decode_response", function()
     assert.is_nil(err.retry_after)
     _, err = core.decode_response(res(503, body), nil, now)
     assert.is_nil(err.retry_after)
+  end)
+
+  -- issue 8: PostHog may throttle without Retry-After; its shortest window is a minute
+  it("gives a 429 without a readable Retry-After retry_after = 60, and no other status", function()
+    local function retry_after(status, value)
+      local _, err = core.decode_response(res(status, "", value and { ["retry-after"] = value }))
+      return err.retry_after
+    end
+    for _, value in ipairs({ false, "", "soon", "-5", "-1", "1.5", "Wed, 99 Foo 2015 07:28:00 GMT", "  " }) do
+      assert.equal(60, retry_after(429, value or nil), tostring(value))
+      assert.is_nil(retry_after(503, value or nil), tostring(value))
+    end
+    local _, err = core.decode_response({ status = 429, body = "" })
+    assert.equal(60, err.retry_after)
+    if has_integers then assert.equal("integer", math.type(err.retry_after)) end
+    assert.equal(0, retry_after(429, "0"))
+    assert.equal(5, retry_after(429, " 5 "))
+    assert.equal(3600, retry_after(429, "3600"))
   end)
 
   it("reads Retry-After in every form of HTTP-date with its own parser", function()

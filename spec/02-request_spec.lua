@@ -91,6 +91,45 @@ describe("core.build_request", function()
     assert.same(refused("timeout: expected a positive number of seconds"), { build({ timeout = -1 }) })
   end)
 
+  -- issue 9: libcurl refuses URLs over 8 MB only after a retry loop has paid for them
+  it("refuses a URL longer than 64 KiB, query included", function()
+    local base = "https://us.posthog.com"
+    local fits = "/" .. ("a"):rep(65536 - #base - 1)
+    assert.equal(65536, #assert(build({ base = base, path = fits })).url)
+    assert.same(refused("url: longer than 65536 bytes"), { build({ base = base, path = fits .. "b" }) })
+    assert.same(refused("url: longer than 65536 bytes"), { build({ query = { search = ("x"):rep(70000) } }) })
+    assert.same(refused("url: longer than 65536 bytes"),
+      { build({ query = { names = { ("é"):rep(6000), ("é"):rep(6000) } }, query_shape = "list" }) })
+  end)
+
+  -- issue 8: the server answers such a body 400, after it has cost an attempt and pacing
+  it("refuses a body that is not valid UTF-8", function()
+    assert.same(refused("cannot encode a string that is not valid UTF-8"),
+      { build({ method = "POST", body = { ids = { "a" }, nested = { deep = { "ok", "\255" } } } }) })
+    assert.same(refused("cannot encode a key that is not valid UTF-8"),
+      { build({ method = "POST", body = { x = { ["k\192\128"] = 1 } } }) })
+    assert.same(refused("name: not valid UTF-8"),
+      { build({ method = "POST", body = { name = "x\237\160\128" }, body_shape = "definition" }) })
+    assert.same(refused("body: not valid UTF-8"), { build({ method = "POST", body = '{"name":"\255"}' }) })
+    assert.equal('{"name":"é"}', assert(build({ method = "POST", body = '{"name":"é"}' })).body)
+  end)
+
+  -- issue 8: bulk_update_tags (a body without a shape) and the definition's tags
+  it("refuses blank and over-long tags in a body, naming the index", function()
+    local ids = { "0190c6a2-8f4e-0000-9c1d-3f5b2a7e9d11" }
+    for _, case in ipairs({ { { "ok", "" }, "tags[2] is blank" }, { { " \194\160 " }, "tags[1] is blank" },
+      { { ("t"):rep(256) }, "tags[1] is longer than 255 characters" },
+      { { "\255" }, "tags[1] is not valid UTF-8" } }) do
+      assert.same(refused(case[2]),
+        { build({ method = "POST", body = { ids = ids, action = "add", tags = case[1] } }) })
+      assert.same(refused(case[2]),
+        { build({ method = "PATCH", body = { tags = case[1] }, body_shape = "definition" }) })
+    end
+    assert.is_table(build({ method = "POST", body = { ids = ids, action = "set", tags = { " A ", ("é"):rep(255) } } }))
+    -- only a body's own tags are tags
+    assert.is_table(build({ method = "POST", body = { x = { tags = { "" } } } }))
+  end)
+
   it("raises on fields of the wrong Lua type", function()
     assert.has_error(function() core.build_request("x") end)
     assert.has_error(function() build({ method = 1 }) end)
@@ -134,7 +173,6 @@ describe("core.build_request query encoding", function()
     assert.is_nil(s)
     assert.equal("names[2]: contains a comma, which PostHog splits on", err)
     assert.equal("names: contains a comma, which PostHog splits on", select(2, query({ names = "a,b" }, "list")))
-    assert.equal("names: expected a string or an array of strings", select(2, query({ names = { 1 } }, "list")))
   end)
 
   it("sends tags and excluded_properties as one JSON array each", function()
@@ -142,8 +180,6 @@ describe("core.build_request query encoding", function()
     assert.equal("excluded_properties=%5B%22x%22%2C%22y%20%5C%22z%5C%22%22%5D",
       query({ excluded_properties = { "x", 'y "z"' } }, "list"))
     assert.equal("tags=%5B%5D", query({ tags = {} }, "list"))
-    assert.equal("tags: expected an array of strings", select(2, query({ tags = "a" }, "list")))
-    assert.equal("tags: expected an array of strings", select(2, query({ tags = { 1 } }, "list")))
     -- without the list shape, tags are generic
     assert.equal("tags=a&tags=b", query({ tags = { "a", "b" } }))
   end)
@@ -152,14 +188,11 @@ describe("core.build_request query encoding", function()
     assert.equal("ordering=-name", query({ ordering = "-name" }, "list"))
     assert.equal("ordering=-last_seen_at%3A%3Adate&ordering=name",
       query({ ordering = { "-last_seen_at::date", "name" } }, "list"))
-    assert.is_nil((query({ ordering = 1 }, "list")))
   end)
 
-  it("requires booleans for the boolean filters", function()
+  it("writes the boolean filters as true and false", function()
     assert.equal("exclude_hidden=false&exclude_stale=true&verified=true",
       query({ exclude_stale = true, exclude_hidden = false, verified = true }, "list"))
-    assert.same({ nil, "verified: expected a boolean" }, { query({ verified = "true" }, "list") })
-    assert.same({ nil, "exclude_stale: expected a boolean" }, { query({ exclude_stale = 1 }, "list") })
   end)
 
   it("validates limit and offset", function()
@@ -167,15 +200,76 @@ describe("core.build_request query encoding", function()
     assert.equal("limit=5", query({ limit = 5.0 }, "list"))
     assert.same({ nil, "limit: expected an integer >= 1" }, { query({ limit = 0 }, "list") })
     assert.same({ nil, "limit: expected an integer >= 1" }, { query({ limit = 1.5 }, "list") })
-    assert.same({ nil, "limit: expected an integer >= 1" }, { query({ limit = "10" }, "list") })
+    assert.same({ nil, "limit: expected an integer >= 1" }, { query({ limit = 0 / 0 }, "list") })
     assert.same({ nil, "offset: expected an integer >= 0" }, { query({ offset = -1 }, "list") })
   end)
 
-  it("requires strings for search and event_type, and encodes unknown keys generically", function()
-    assert.equal("event_type=event_custom&search=sign%20up&zz=1",
-      query({ search = "sign up", event_type = "event_custom", zz = 1 }, "list"))
-    assert.same({ nil, "search: expected a string" }, { query({ search = 1 }, "list") })
-    assert.same({ nil, "event_type: expected a string" }, { query({ event_type = true }, "list") })
+  it("writes search and event_type as they are", function()
+    assert.equal("event_type=event_custom&search=sign%20up",
+      query({ search = "sign up", event_type = "event_custom" }, "list"))
+  end)
+end)
+
+-- issue 8: a misspelt `serach` must never widen a selection
+describe("list parameters (core.check_params, and build_request with query_shape 'list')", function()
+  local ALL = { search = "s", event_type = "event_custom", ordering = { "name" }, names = { "a" }, tags = {},
+    excluded_properties = { "p" }, exclude_stale = false, exclude_hidden = true, verified = false, limit = 5,
+    offset = 0 }
+
+  -- Both checks raise the same message for params; returns it (or nil when neither raises).
+  local function raised(params)
+    local ok, msg = pcall(core.check_params, params)
+    local ok2, msg2 = pcall(build, { query = params, query_shape = "list" })
+    assert.equal(ok, ok2)
+    if ok then return nil end
+    assert.equal(msg, msg2)
+    return msg
+  end
+
+  it("take every parameter of the list endpoint with its Lua type, and nil", function()
+    assert.is_nil(raised(ALL))
+    assert.is_nil(raised({}))
+    assert.is_nil(raised({ ordering = "-name", names = "one", limit = 5.0 }))
+    assert.is_nil(core.check_params(nil))
+    assert.equal(0, select("#", core.check_params(ALL))) -- returns nothing
+  end)
+
+  it("raise on an unknown key, naming it", function()
+    for _, key in ipairs({ "serach", "tag", "ids", "Search", "days", "all", "event-type", "" }) do
+      assert.equal("posthog.event_definitions: unknown list parameter '" .. key .. "'", raised({ [key] = "x" }))
+    end
+    assert.equal("posthog.event_definitions: unknown list parameter 'a?b'", raised({ ["a\nb"] = 1 }))
+    assert.equal("posthog.event_definitions: list parameter names must be strings, got number", raised({ "x" }))
+  end)
+
+  it("raise on a value of the wrong Lua type, naming the key", function()
+    local function message(key, expected, got)
+      return "posthog.event_definitions: list parameter '" .. key .. "' must be " .. expected .. ", got " .. got
+    end
+    for _, case in ipairs({
+      { "limit", "10", "a number", "string" }, { "offset", true, "a number", "boolean" },
+      { "verified", "true", "a boolean", "string" }, { "exclude_stale", 1, "a boolean", "number" },
+      { "exclude_hidden", core.null, "a boolean", "userdata" },
+      { "search", 1, "a string", "number" }, { "event_type", true, "a string", "boolean" },
+      { "ordering", 1, "a string or an array of strings", "number" },
+      { "ordering", { "a", 1 }, "a string or an array of strings", "table" },
+      { "names", { 1 }, "a string or an array of strings", "number" },
+      { "names", { a = "b" }, "a string or an array of strings", "table" },
+      { "tags", "a", "an array of strings", "string" }, { "tags", { "a", { "b" } }, "an array of strings", "table" },
+      { "excluded_properties", { [2] = "x" }, "an array of strings", "table" },
+    }) do
+      local got = raised({ [case[1]] = case[2] })
+      assert.equal(message(case[1], case[3], case[4]:gsub("^number$", type(case[2]))), got)
+    end
+  end)
+
+  it("raise on a table that is not a table", function()
+    assert.has_error(function() core.check_params("search=x") end)
+    assert.has_error(function() build({ query = "search=x", query_shape = "list" }) end)
+  end)
+
+  it("are not checked without the list shape (the escape hatch's query)", function()
+    assert.equal("serach=x&zz=1", query({ serach = "x", zz = 1 }))
   end)
 end)
 
@@ -191,6 +285,17 @@ describe("core.build_request header safety", function()
       { build({ headers = { ["Bad Name"] = "x" } }) })
     assert.same(refused("headers: names and values must be strings"), { build({ headers = { ["X-A"] = 1 } }) })
     assert.same(refused("personal_api_key is empty"), { build({ key = "" }) })
+  end)
+
+  -- issue 8: a caller's Content-Length: 7 with a longer body made the server read the rest of
+  -- the body as a second request on a kept-alive connection that carries the key
+  it("refuses the framing headers, in any case", function()
+    for _, name in ipairs({ "Host", "host", "Content-Length", "CONTENT-LENGTH", "Transfer-Encoding",
+      "transfer-encoding", "Connection", "cOnNeCtIoN" }) do
+      assert.same(refused("header '" .. name .. "' is the transport's to set"),
+        { build({ method = "POST", body = '{"name":"x"}', headers = { [name] = "7" } }) })
+    end
+    assert.is_table(build({ headers = { ["Content-Language"] = "en", ["X-Host"] = "h", ["Keep-Alive"] = "1" } }))
   end)
 
   it("never puts the key in a message", function()

@@ -85,7 +85,7 @@ describe("allocation failures in the core", function()
       return core.build_request({
         method = "POST", base = "https://us.posthog.com", path = "/api/projects/1/event_definitions/",
         key = "phx_key", user_agent = "spec", timeout = 30, headers = { ["X-Trace"] = "1" },
-        query = { names = { "a b", "c" }, tags = { "x", "y" }, limit = 100, search = "é", zz = { 1, true } },
+        query = { names = { "a b", "c" }, tags = { "x", "y" }, limit = 100, search = "é", ordering = { "name", "-x" } },
         query_shape = "list",
         body = { name = "e", tags = { "a" }, verified = true, owner = 7, extra = { ids = {} } },
         body_shape = "definition",

@@ -36,6 +36,7 @@ static const luaL_Reg functions[] = {
     { "encode", core_encode },
     { "decode", core_decode },
     { "build_request", core_build_request },
+    { "check_params", core_check_params },
     { "decode_response", core_decode_response },
     { "parse_head", core_parse_head },
     { "normalize_headers", core_normalize_headers },

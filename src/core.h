@@ -19,6 +19,9 @@
 
 #define JSON_MAX_DEPTH 100 /* nesting limit of both encode and decode */
 #define CORE_ERRMAX    160 /* size of an error message built in C */
+#define CORE_URL_MAX   65536 /* the longest URL build_request makes (a transport's limit; libcurl's
+                                own is 8 MB, servers refuse far less) */
+#define TAG_MAX_CHARS  255 /* PostHog's longest tag, in code points once trimmed */
 
 /* The JSON null sentinel (core.null) is the address of this byte as a light userdata. */
 extern char core_null_sentinel;
@@ -48,13 +51,31 @@ int core_decode(lua_State *L);          /* codec/json_decode.c */
 int core_push_fields(lua_State *L);     /* codec/fields.c */
 int core_normalize_tag(lua_State *L);   /* codec/tags.c */
 int core_build_request(lua_State *L);   /* http/request.c */
+int core_check_params(lua_State *L);    /* http/query.c */
 int core_decode_response(lua_State *L); /* http/response.c */
 int core_parse_head(lua_State *L);      /* http/headers.c */
 int core_normalize_headers(lua_State *L);
 int core_monotonic(lua_State *L);       /* clock.c */
 int core_sleep(lua_State *L);
 
+/* ===== UTF-8 and tags (codec/tags.c) ===== */
+
+/* UTF-8 as RFC 3629 defines it (no overlong forms, no surrogates, nothing above U+10FFFF): what
+   Python, and so PostHog, accepts, and what the codec sends and takes. */
+
+/* The length (1 to 4) of the well-formed sequence at s[i], with its code point in *cp; 0
+   when the bytes there start none (then *cp is s[i]). Requires i < len. */
+size_t utf8_sequence(const unsigned char *s, size_t len, size_t i, unsigned long *cp);
+
+/* Whether the len bytes at s are well-formed UTF-8 throughout. */
+int utf8_valid(const char *s, size_t len);
+
 /* Loads the Unicode character classes used by normalize_tag (called once by luaopen). */
 void tags_init(void);
+
+/* Why PostHog would refuse tag (len bytes): "is not valid UTF-8", "is blank" (empty or only
+   white space as Python's str.strip() sees it) or "is longer than 255 characters" (code points,
+   once trimmed); NULL when it is fine. */
+const char *tag_problem(const char *tag, size_t len);
 
 #endif

@@ -13,6 +13,11 @@
    bytes). Raises when memory runs out. */
 int json_encode_append(lua_State *L, int idx, shape_id shape, guard *g, char *err);
 
+/* Checks the string items of the array at idx (1.. up to the first nil; other items are left
+   to the encoder): valid UTF-8, and with tags, tags PostHog accepts (tag_problem). Returns 1,
+   or 0 with "<name>[i] <problem>" in err. */
+int json_check_items(lua_State *L, int idx, const char *name, int tags, char *err);
+
 /* Appends s as a JSON string literal. */
 void json_append_string(buffer *out, const char *s, size_t len);
 

@@ -7,6 +7,7 @@
  * keys come from the key cache (interned once) instead of being hashed again. yajl's memory
  * comes from the guard's arena (the Lua state's allocator), freed whole on any raise.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -156,11 +157,27 @@ static int on_number(void *ud, const char *s, size_t len)
             return 0;
         compat_pushint64(d->L, i);
     } else {
+        double v;
         if (!check(d, K_FLOAT))
             return 0;
-        lua_pushnumber(d->L, (lua_Number)json_parse_double(d->L, s, len, &d->g->aux));
+        if (isinf(v = json_parse_double(d->L, s, len, &d->g->aux))) {
+            snprintf(d->err, sizeof d->err, "decode: a number beyond the range of a double");
+            return 0;
+        }
+        lua_pushnumber(d->L, (lua_Number)v);
     }
     put(d);
+    return 1;
+}
+
+/* yajl checks the bytes of strings loosely (overlong forms, surrogates and code points above
+   U+10FFFF pass, and so do those that its \u escapes make): the decoder takes only what the
+   encoder would send. */
+static int bad_utf8(decoder *d, const unsigned char *s, size_t len, const char *what)
+{
+    if (utf8_valid((const char *)s, len))
+        return 0;
+    snprintf(d->err, sizeof d->err, "decode: a %s that is not valid UTF-8", what);
     return 1;
 }
 
@@ -168,7 +185,7 @@ static int on_string(void *ud, const unsigned char *s, size_t len)
 {
     decoder *d = ud;
 
-    if (!check(d, K_STRING))
+    if (!check(d, K_STRING) || bad_utf8(d, s, len, "string"))
         return 0;
     lua_pushlstring(d->L, (const char *)s, len);
     put(d);
@@ -219,6 +236,8 @@ static int on_map_key(void *ud, const unsigned char *k, size_t len)
     int index;
 
     d->item = 0;
+    if (bad_utf8(d, k, len, "key"))
+        return 0;
     if (f->record != NULL && (d->want = shape_lookup(f->record, (const char *)k, len, &index)) != NULL) {
         f->seen |= 1ull << index;
         lua_rawgeti(d->L, CORE_UV_KEYS, f->record->key_base + index);

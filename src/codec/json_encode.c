@@ -113,6 +113,10 @@ static int scan_table(encoder *e, int idx, size_t *base, size_t *count, long lon
         if (lua_type(L, -1) == LUA_TSTRING) {
             keyref k;
             k.s = lua_tolstring(L, -1, &k.len);
+            if (!utf8_valid(k.s, k.len)) {
+                lua_pop(L, 1);
+                return fail(e, "cannot encode a key that is not valid UTF-8");
+            }
             buffer_add(e->keys, &k, sizeof k);
             strings++;
             sequence = 0;
@@ -217,6 +221,8 @@ static int encode_value(encoder *e, int idx, int depth, int as_array)
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
+        if (!utf8_valid(s, len))
+            return fail(e, "cannot encode a string that is not valid UTF-8");
         json_append_string(e->out, s, len);
         return 1;
     }
@@ -264,6 +270,30 @@ static long long string_array_length(lua_State *L, int idx)
     return n == max ? n : -1;
 }
 
+int json_check_items(lua_State *L, int idx, const char *name, int tags, char *err)
+{
+    long long i;
+    size_t len;
+
+    for (i = 1;; i++) {
+        const char *s, *problem = NULL;
+        lua_rawgeti(L, idx, (int)i);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return 1;
+        }
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+            problem = tags ? tag_problem(s, len) : utf8_valid(s, len) ? NULL : "is not valid UTF-8";
+        }
+        lua_pop(L, 1);
+        if (problem != NULL) {
+            snprintf(err, CORE_ERRMAX, "%s[%lld] %s", name, i, problem);
+            return 0;
+        }
+    }
+}
+
 static int encode_field(encoder *e, const shape_field *f, int idx)
 {
     lua_State *L = e->L;
@@ -279,21 +309,31 @@ static int encode_field(encoder *e, const shape_field *f, int idx)
     if (f->is_array) {
         if (!lua_istable(L, idx) || (n = string_array_length(L, idx)) < 0)
             return field_error(e, f);
+        if (!json_check_items(L, idx, f->name, f->tags, e->err))
+            return 0;
         if (n > 0)
             return encode_array(e, idx, n, 1);
         buffer_add(e->out, "[]", 2);
         return 1;
     }
     switch (f->type) {
-    case SHAPE_STRING:
+    case SHAPE_STRING: {
+        size_t len;
+        const char *s;
         if (lua_type(L, idx) != LUA_TSTRING)
             return field_error(e, f);
+        s = lua_tolstring(L, idx, &len);
         for (i = 0; f->choices != NULL && f->choices[i] != NULL; i++)
-            if (strcmp(lua_tostring(L, idx), f->choices[i]) == 0)
+            if (strcmp(s, f->choices[i]) == 0)
                 break;
         if (f->choices != NULL && f->choices[i] == NULL)
             return field_error(e, f);
+        if (!utf8_valid(s, len)) {
+            snprintf(e->err, CORE_ERRMAX, "%s: not valid UTF-8", f->name);
+            return 0;
+        }
         return encode_value(e, idx, 1, 0);
+    }
     case SHAPE_BOOLEAN:
         if (!lua_isboolean(L, idx))
             return field_error(e, f);
@@ -375,7 +415,8 @@ int json_encode_append(lua_State *L, int idx, shape_id shape, guard *g, char *er
 }
 
 /* core.encode(value [, shape]) -> JSON text | nil, {kind = "validation", detail}; shape is
-   "definition" (writable fields checked, read-only ones skipped) or nil (any value) */
+   "definition" (writable fields checked, read-only ones skipped, tags checked as PostHog does)
+   or nil (any value). A string or key that is not valid UTF-8 is refused. */
 int core_encode(lua_State *L)
 {
     char err[CORE_ERRMAX];

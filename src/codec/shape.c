@@ -21,7 +21,7 @@ static const shape_field definition_fields[] = {
     FIELD("name",               SHAPE_STRING,  .writable = 1),
     FIELD("owner",              SHAPE_USER,    .writable = 1, .nullable = 1),
     FIELD("description",        SHAPE_STRING,  .writable = 1, .nullable = 1, .default_json = "\"\""),
-    FIELD("tags",               SHAPE_STRING,  .writable = 1, .is_array = 1, .default_json = "[]"),
+    FIELD("tags",               SHAPE_STRING,  .writable = 1, .is_array = 1, .tags = 1, .default_json = "[]"),
     FIELD("created_at",         SHAPE_STRING),
     FIELD("updated_at",         SHAPE_STRING),
     FIELD("updated_by",         SHAPE_USER),
@@ -54,9 +54,11 @@ static const shape_field page_fields[] = {
     FIELD("count_is_capped", SHAPE_BOOLEAN),
 };
 
-/* UserBasic: no checks, listed so that its keys come from the key cache. */
+/* UserBasic: listed so that its keys come from the key cache; only the id is checked (an
+   integer: it is what a write sends back as the owner). */
 static const shape_field user_fields[] = {
-    FIELD("id", SHAPE_ANY),         FIELD("uuid", SHAPE_ANY),       FIELD("distinct_id", SHAPE_ANY),
+    FIELD("id", SHAPE_INTEGER, .wrong = "a user's id is not an integer"),
+    FIELD("uuid", SHAPE_ANY),       FIELD("distinct_id", SHAPE_ANY),
     FIELD("first_name", SHAPE_ANY), FIELD("last_name", SHAPE_ANY),  FIELD("email", SHAPE_ANY),
     FIELD("is_email_verified", SHAPE_ANY), FIELD("hedgehog_config", SHAPE_ANY),
     FIELD("role_at_organization", SHAPE_ANY),

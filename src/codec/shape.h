@@ -45,6 +45,7 @@ typedef struct shape_field {
     unsigned char writable;            /* sent by encode; read-only fields are skipped */
     unsigned char is_array;
     unsigned char required;            /* decode: must be present and not null */
+    unsigned char tags;                /* encode: the items are tags, checked as PostHog does */
     const char *const *choices;        /* the only strings that may be sent (NULL-ended), or NULL */
     const char *default_json;          /* what PostHog stores when a writable field is absent */
     const struct shape_record *record; /* SHAPE_RECORD: the object's known fields */

@@ -1,6 +1,7 @@
 /*
- * tags.c - tags as PostHog stores them: trimmed of white space as Python's str.strip() does and
- * lower-cased code point by code point through glibc's C.UTF-8 case mapping (Python's
+ * tags.c - UTF-8 as RFC 3629 defines it (the codec's check of every string it sends or takes),
+ * and tags as PostHog checks and stores them: trimmed of white space as Python's str.strip()
+ * does and lower-cased code point by code point through glibc's C.UTF-8 case mapping (Python's
  * str.lower() differs only in rare cases such as a final sigma), so that a client can compare
  * its tags with the server's without a round trip.
  */
@@ -18,46 +19,78 @@ void tags_init(void)
 
 /* ===== UTF-8 ===== */
 
-/* Decodes the code point at s[*i] and advances *i past it. A byte that does not start a
-   complete sequence comes back as itself with *raw set, to be kept as it is. */
-static unsigned long next_code_point(const unsigned char *s, size_t len, size_t *i, int *raw)
+size_t utf8_sequence(const unsigned char *s, size_t len, size_t i, unsigned long *cp)
 {
-    unsigned char b = s[*i];
+    unsigned char b = s[i], lo = 0x80, hi = 0xBF;
     unsigned long c;
     size_t n, k;
 
-    *raw = 0;
-    if (b < 0x80) {
-        (*i)++;
-        return b;
-    }
+    *cp = b;
+    if (b < 0x80)
+        return 1;
     if (b >= 0xC2 && b <= 0xDF) {
         n = 1;
         c = b & 0x1F;
     } else if (b >= 0xE0 && b <= 0xEF) {
         n = 2;
         c = b & 0x0F;
+        if (b == 0xE0)
+            lo = 0xA0; /* overlong below U+0800 */
+        else if (b == 0xED)
+            hi = 0x9F; /* surrogates U+D800..U+DFFF */
     } else if (b >= 0xF0 && b <= 0xF4) {
         n = 3;
         c = b & 0x07;
+        if (b == 0xF0)
+            lo = 0x90; /* overlong below U+10000 */
+        else if (b == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
     } else {
-        n = 0;
-        c = 0;
+        return 0;
     }
-    if (n == 0 || *i + n >= len) {
-        *raw = 1;
-        (*i)++;
-        return b;
-    }
+    if (len - i <= n)
+        return 0;
     for (k = 1; k <= n; k++) {
-        if ((s[*i + k] & 0xC0) != 0x80) {
-            *raw = 1;
-            (*i)++;
-            return b;
-        }
-        c = c << 6 | (s[*i + k] & 0x3F);
+        unsigned char t = s[i + k];
+        if (t < lo || t > hi)
+            return 0;
+        lo = 0x80;
+        hi = 0xBF;
+        c = c << 6 | (t & 0x3F);
     }
-    *i += n + 1;
+    *cp = c;
+    return n + 1;
+}
+
+int utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, n;
+    unsigned long cp;
+
+    while (i < len) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if ((n = utf8_sequence(u, len, i, &cp)) == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* ===== Code points ===== */
+
+/* Decodes the code point at s[*i] and advances *i past it. A byte that does not start a
+   well-formed sequence comes back as itself with *raw set, to be kept as it is. */
+static unsigned long next_code_point(const unsigned char *s, size_t len, size_t *i, int *raw)
+{
+    unsigned long c;
+    size_t n = utf8_sequence(s, len, *i, &c);
+
+    *raw = n == 0;
+    *i += n == 0 ? 1 : n;
     return c;
 }
 
@@ -109,27 +142,55 @@ static unsigned long lower(unsigned long c, int raw)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-/* core.normalize_tag(tag) -> the tag trimmed of white space and lower-cased, as PostHog stores
-   it (bytes that are not valid UTF-8 are kept as they are) */
-int core_normalize_tag(lua_State *L)
+/* Finds the content of s: from the first to the last code point that is not white space
+   (start == end when there is none); returns its length in code points. */
+static size_t content(const unsigned char *s, size_t len, size_t *start, size_t *end)
 {
-    size_t len, i = 0, start, end = 0;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
-    guard *g;
+    size_t i = 0, n = 0, count = 0;
     int raw;
 
-    /* the content lies between the first and the last code point that is not white space */
-    start = len;
+    *start = len;
+    *end = 0;
     while (i < len) {
         size_t at = i;
         unsigned long c = next_code_point(s, len, &i, &raw);
 
+        n++;
         if (!is_space(c, raw)) {
-            if (start == len)
-                start = at;
-            end = i;
+            if (*start == len) {
+                *start = at;
+                n = 1;
+            }
+            *end = i;
+            count = n;
         }
     }
+    if (*start == len)
+        *start = *end = 0;
+    return count;
+}
+
+const char *tag_problem(const char *tag, size_t len)
+{
+    size_t start, end;
+
+    if (!utf8_valid(tag, len))
+        return "is not valid UTF-8";
+    if (content((const unsigned char *)tag, len, &start, &end) > TAG_MAX_CHARS)
+        return "is longer than 255 characters";
+    return start == end ? "is blank" : NULL;
+}
+
+/* core.normalize_tag(tag) -> the tag trimmed of white space and lower-cased, as PostHog stores
+   it (bytes that are not valid UTF-8 are kept as they are) */
+int core_normalize_tag(lua_State *L)
+{
+    size_t len, i, start, end;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    guard *g;
+    int raw;
+
+    content(s, len, &start, &end);
     g = guard_push(L);
     for (i = start; i < end;) {
         unsigned long c = next_code_point(s, len, &i, &raw);

@@ -116,42 +116,124 @@ static int add_generic(lua_State *L, int idx, buffer *q, keyref k, char *err)
 
 /* ===== List parameters (shape_params) ===== */
 
+/* What the Lua type of a list parameter must be. */
+static const char *expected_type(const shape_field *f)
+{
+    switch (f->query) {
+    case QUERY_REPEATED:
+    case QUERY_NO_COMMA:   return "a string or an array of strings";
+    case QUERY_JSON_ARRAY: return "an array of strings";
+    default:               break;
+    }
+    switch (f->type) {
+    case SHAPE_BOOLEAN: return "a boolean";
+    case SHAPE_STRING:  return "a string";
+    default:            return "a number";
+    }
+}
+
+/* Whether the value at idx has the Lua type of list parameter f. */
+static int has_type(lua_State *L, int idx, const shape_field *f)
+{
+    long long n, i;
+
+    switch (f->query) {
+    case QUERY_REPEATED:
+    case QUERY_NO_COMMA:
+        if (lua_type(L, idx) == LUA_TSTRING)
+            return 1;
+        /* fall through */
+    case QUERY_JSON_ARRAY:
+        if (!lua_istable(L, idx) || (n = array_length(L, idx)) < 0)
+            return 0;
+        for (i = 1; i <= n; i++) {
+            int t;
+            lua_rawgeti(L, idx, (int)i);
+            t = lua_type(L, -1);
+            lua_pop(L, 1);
+            if (t != LUA_TSTRING)
+                return 0;
+        }
+        return 1;
+    default:
+        break;
+    }
+    switch (f->type) {
+    case SHAPE_BOOLEAN: return lua_type(L, idx) == LUA_TBOOLEAN;
+    case SHAPE_STRING:  return lua_type(L, idx) == LUA_TSTRING;
+    default:            return lua_type(L, idx) == LUA_TNUMBER;
+    }
+}
+
+/* Pushes s (at most 40 bytes, anything but printable ASCII as '?') for a message. */
+static const char *push_printable(lua_State *L, const char *s, size_t len)
+{
+    char out[41];
+    size_t i, n = len < 40 ? len : 40;
+
+    for (i = 0; i < n; i++)
+        out[i] = s[i] >= 32 && s[i] < 127 ? s[i] : '?';
+    out[n] = '\0';
+    lua_pushstring(L, out);
+    return lua_tostring(L, -1);
+}
+
+/* The messages carry no position (lua_error, not luaL_error): the caller's is the one to give,
+   which the Lua layer adds (error(msg, level)). */
+void query_check_params(lua_State *L, int idx)
+{
+    idx = compat_absindex(L, idx);
+    luaL_checkstack(L, 6, "check_params");
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        const shape_field *f;
+        const char *k;
+        size_t len;
+        int index;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pushfstring(L, "posthog.event_definitions: list parameter names must be strings, got %s",
+                            luaL_typename(L, -2));
+            lua_error(L);
+        }
+        k = lua_tolstring(L, -2, &len);
+        if ((f = shape_lookup(&shape_params, k, len, &index)) == NULL || f->query == QUERY_NONE) {
+            lua_pushfstring(L, "posthog.event_definitions: unknown list parameter '%s'", push_printable(L, k, len));
+            lua_error(L);
+        }
+        if (!has_type(L, lua_gettop(L), f)) {
+            lua_pushfstring(L, "posthog.event_definitions: list parameter '%s' must be %s, got %s", f->name,
+                            expected_type(f), luaL_typename(L, -1));
+            lua_error(L);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* core.check_params(params) -> nothing; raises when a key of params (a table, or nil) is not a
+   parameter of the list endpoint or its value has the wrong Lua type (a misspelt key must never
+   widen a selection). Values of the right type are checked by build_request. */
+int core_check_params(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        query_check_params(L, 1);
+    }
+    return 0;
+}
+
 static int list_error(char *err, keyref k, const char *what)
 {
     snprintf(err, CORE_ERRMAX, "%.*s: %s", (int)k.len, k.s, what);
     return 0;
 }
 
-/* Checks that idx holds an array of strings (a lone string too when one_ok); returns its
-   length (0 for a lone string), or -1. */
-static long long string_items(lua_State *L, int idx, int one_ok)
-{
-    long long n, i;
-
-    if (one_ok && lua_type(L, idx) == LUA_TSTRING)
-        return 0;
-    if (!lua_istable(L, idx) || (n = array_length(L, idx)) < 0)
-        return -1;
-    for (i = 1; i <= n; i++) {
-        int t;
-        lua_rawgeti(L, idx, (int)i);
-        t = lua_type(L, -1);
-        lua_pop(L, 1);
-        if (t != LUA_TSTRING)
-            return -1;
-    }
-    return n;
-}
-
-/* names / ordering: a string or an array of strings, one parameter per item. */
+/* names / ordering (a string or an array of strings, checked): one parameter per item. */
 static int add_repeated(lua_State *L, int idx, buffer *q, keyref k, int no_commas, char *err)
 {
-    long long n = string_items(L, idx, 1), i;
+    long long n = lua_type(L, idx) == LUA_TSTRING ? 0 : array_length(L, idx), i;
     size_t len;
     const char *s;
 
-    if (n < 0)
-        return list_error(err, k, "expected a string or an array of strings");
     for (i = n == 0 && lua_type(L, idx) == LUA_TSTRING ? 0 : 1; i <= n; i++) {
         if (i == 0)
             lua_pushvalue(L, idx);
@@ -170,13 +252,12 @@ static int add_repeated(lua_State *L, int idx, buffer *q, keyref k, int no_comma
     return 1;
 }
 
-/* tags / excluded_properties: one parameter holding a compact JSON array of strings. */
-static int add_json_array(lua_State *L, int idx, buffer *q, buffer *tmp, keyref k, char *err)
+/* tags / excluded_properties (an array of strings, checked): one parameter holding a compact
+   JSON array. */
+static int add_json_array(lua_State *L, int idx, buffer *q, buffer *tmp, keyref k)
 {
-    long long n = string_items(L, idx, 0), i;
+    long long n = array_length(L, idx), i;
 
-    if (n < 0)
-        return list_error(err, k, "expected an array of strings");
     tmp->len = 0;
     buffer_addc(tmp, '[');
     for (i = 1; i <= n; i++) {
@@ -196,36 +277,30 @@ static int add_json_array(lua_State *L, int idx, buffer *q, buffer *tmp, keyref 
     return 1;
 }
 
-/* A parameter of the list endpoint (shape_params in shape.c); 2 = not one. */
+/* A parameter of the list endpoint (shape_params in shape.c), its Lua type already checked by
+   query_check_params. */
 static int add_list_param(lua_State *L, int idx, buffer *q, buffer *tmp, keyref k, char *err)
 {
     const shape_field *f;
+    char buf[32];
     long long v;
     int index;
 
-    if ((f = shape_lookup(&shape_params, k.s, k.len, &index)) == NULL || f->query == QUERY_NONE)
-        return 2;
+    f = shape_lookup(&shape_params, k.s, k.len, &index);
     switch (f->query) {
     case QUERY_NO_COMMA:   return add_repeated(L, idx, q, k, 1, err);
     case QUERY_REPEATED:   return add_repeated(L, idx, q, k, 0, err);
-    case QUERY_JSON_ARRAY: return add_json_array(L, idx, q, tmp, k, err);
+    case QUERY_JSON_ARRAY: return add_json_array(L, idx, q, tmp, k);
     default:               break;
     }
-    switch (f->type) {
-    case SHAPE_BOOLEAN:
-        return lua_isboolean(L, idx) ? add_scalar(L, idx, q, k, err) : list_error(err, k, "expected a boolean");
-    case SHAPE_STRING:
-        return lua_type(L, idx) == LUA_TSTRING ? add_scalar(L, idx, q, k, err) : list_error(err, k, "expected a string");
-    default: {
-        char buf[32];
-        if (!compat_toint64(L, idx, &v) || v < f->min) {
-            snprintf(buf, sizeof buf, "expected an integer >= %d", f->min);
-            return list_error(err, k, buf);
-        }
-        add_param(q, k, buf, (size_t)snprintf(buf, sizeof buf, "%lld", v));
-        return 1;
+    if (f->type != SHAPE_INTEGER)
+        return add_scalar(L, idx, q, k, err);
+    if (!compat_toint64(L, idx, &v) || v < f->min) {
+        snprintf(buf, sizeof buf, "expected an integer >= %d", f->min);
+        return list_error(err, k, buf);
     }
-    }
+    add_param(q, k, buf, (size_t)snprintf(buf, sizeof buf, "%lld", v));
+    return 1;
 }
 
 /* ===== The query ===== */
@@ -254,13 +329,10 @@ int query_build(lua_State *L, int idx, int list, guard *g, char *err)
         qsort(g->keys.data, n, sizeof(keyref), keyref_compare);
     for (i = 0; i < n; i++) {
         keyref k = ((keyref *)(void *)g->keys.data)[i];
-        int r = 2, top = lua_gettop(L);
+        int r, top = lua_gettop(L);
         lua_pushlstring(L, k.s, k.len);
         lua_rawget(L, idx);
-        if (list)
-            r = add_list_param(L, top + 1, &g->aux, &g->out, k, err);
-        if (r == 2)
-            r = add_generic(L, top + 1, &g->aux, k, err);
+        r = list ? add_list_param(L, top + 1, &g->aux, &g->out, k, err) : add_generic(L, top + 1, &g->aux, k, err);
         if (!r)
             return 0;
         lua_settop(L, top);

@@ -51,6 +51,8 @@ static int get_fields(lua_State *L)
     }
     if (!lua_isnil(L, F_QUERY_SHAPE) && strcmp(lua_tostring(L, F_QUERY_SHAPE), "list") != 0)
         return luaL_argerror(L, ARG_T, "field 'query_shape': unknown shape (expected \"list\" or nil)");
+    if (!lua_isnil(L, F_QUERY_SHAPE) && lua_istable(L, F_QUERY))
+        query_check_params(L, F_QUERY);
     return 0;
 }
 
@@ -78,6 +80,20 @@ static int is_token(const char *s, size_t len)
             return 0;
     }
     return 1;
+}
+
+/* Whether name is a header that frames the message on the wire, which only the transport may
+   set: a caller's Content-Length or Transfer-Encoding would make the server read the rest of
+   the body as another request on a kept-alive connection. */
+static int is_framing(const char *name, size_t len)
+{
+    static const char *const framing[] = { "Host", "Content-Length", "Transfer-Encoding", "Connection" };
+    size_t i;
+
+    for (i = 0; i < sizeof framing / sizeof framing[0]; i++)
+        if (strlen(framing[i]) == len && strncasecmp(name, framing[i], len) == 0)
+            return 1;
+    return 0;
 }
 
 /* Fills the headers table at hidx: defaults first, then the extra headers (which replace a
@@ -134,6 +150,11 @@ static int build_headers(lua_State *L, int hidx, int has_body, char *err)
             snprintf(err, CORE_ERRMAX, "headers: a header name is not a valid HTTP token");
             return 0;
         }
+        if (is_framing(name, nlen)) {
+            snprintf(err, CORE_ERRMAX, "header '%.*s' is the transport's to set", (int)nlen, name);
+            lua_pop(L, 2);
+            return 0;
+        }
         s = lua_tolstring(L, -1, &len);
         if ((problem = header_value_problem(s, len)) != NULL) {
             snprintf(err, CORE_ERRMAX, "header '%.*s' %s", (int)(nlen < 40 ? nlen : 40), name, problem);
@@ -176,6 +197,20 @@ static int has_unsafe_url_char(const char *s, size_t len)
     return 0;
 }
 
+/* The tags of a body without a shape (bulk_update_tags'): a top-level "tags" array's strings
+   are checked as tags. */
+static int check_body_tags(lua_State *L, char *err)
+{
+    int ok = 1;
+
+    lua_pushliteral(L, "tags");
+    lua_rawget(L, F_BODY);
+    if (lua_istable(L, -1))
+        ok = json_check_items(L, lua_gettop(L), "tags", 1, err);
+    lua_pop(L, 1);
+    return ok;
+}
+
 static int fail(lua_State *L, guard *g, const char *msg)
 {
     guard_release(g);
@@ -184,7 +219,12 @@ static int fail(lua_State *L, guard *g, const char *msg)
 
 /* core.build_request(t) -> req | nil, {kind = "validation", detail}; t = {method, base, path,
    query, query_shape ("list"), body (table or string), body_shape ("definition"), key,
-   user_agent, headers, timeout}; req = {method, url, path, headers, body, timeout} */
+   user_agent, headers, timeout}; req = {method, url, path, headers, body, timeout}.
+   Refused: a body that is not valid UTF-8 (any string or key of a table), a tag PostHog would
+   refuse (the definition's tags; without a shape, a top-level "tags" array), the framing
+   headers (Host, Content-Length, Transfer-Encoding, Connection) in headers, a URL longer than
+   CORE_URL_MAX bytes. With query_shape "list", an unknown parameter or one of the wrong Lua
+   type raises (as core.check_params). */
 int core_build_request(lua_State *L)
 {
     char err[CORE_ERRMAX];
@@ -222,11 +262,17 @@ int core_build_request(lua_State *L)
     /* body */
     has_body = !lua_isnil(L, F_BODY);
     if (lua_istable(L, F_BODY)) {
+        if (body_shape == SHAPE_ID_ANY && !check_body_tags(L, err))
+            return fail(L, g, err);
         if (!json_encode_append(L, F_BODY, body_shape, g, err))
             return fail(L, g, err);
         lua_pushlstring(L, g->out.data, g->out.len);
         g->out.len = 0;
     } else {
+        size_t tlen;
+        const char *text = lua_tolstring(L, F_BODY, &tlen);
+        if (text != NULL && !utf8_valid(text, tlen))
+            return fail(L, g, "body: not valid UTF-8");
         lua_pushvalue(L, F_BODY);
     }
     lua_setfield(L, req, "body");
@@ -248,6 +294,10 @@ int core_build_request(lua_State *L)
     }
     if (g->out.failed || g->aux.failed)
         return guard_oom(L, "build_request"); /* the guard frees the buffers */
+    if (blen + g->out.len > CORE_URL_MAX) {
+        snprintf(err, CORE_ERRMAX, "url: longer than %d bytes", CORE_URL_MAX);
+        return fail(L, g, err);
+    }
     lua_pushlstring(L, g->out.data, g->out.len);
     lua_setfield(L, req, "path");
     lua_pushvalue(L, F_BASE);

@@ -11,6 +11,7 @@
 #include "http/http.h"
 
 #define SAMPLE_MAX 100
+#define RETRY_AFTER_429 60 /* a 429 without a readable Retry-After: PostHog's shortest throttle window */
 
 /* ===== Retry-After ===== */
 
@@ -57,40 +58,38 @@ static const char *find_nocase(const char *s, const char *end, const char *needl
     return NULL;
 }
 
-/* Pushes a one-line sample of s: control characters and runs of whitespace collapsed to one
-   space, trimmed, at most SAMPLE_MAX bytes, never ending inside a UTF-8 sequence. */
+/* Pushes a one-line sample of s: white space and control characters (C0, DEL, C1, U+2028 and
+   U+2029) collapsed to one space, bytes that are not UTF-8 as '?', trimmed, at most SAMPLE_MAX
+   bytes, never ending inside a UTF-8 sequence. */
 static void push_sample(lua_State *L, const char *s, size_t len)
 {
+    const unsigned char *u = (const unsigned char *)s;
     char out[SAMPLE_MAX];
-    size_t n = 0, i;
+    size_t n = 0, i = 0;
     int space = 0;
 
-    for (i = 0; i < len && n < SAMPLE_MAX; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c == 127) {
+    while (i < len) {
+        unsigned long c;
+        size_t k = utf8_sequence(u, len, i, &c);
+        if (c <= ' ' || c == 127 || (k > 1 && ((c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029))) {
             space = n > 0;
+            i += k > 0 ? k : 1;
             continue;
         }
+        if (n + space + (k > 0 ? k : 1) > SAMPLE_MAX)
+            break;
         if (space) {
             out[n++] = ' ';
             space = 0;
-            if (n == SAMPLE_MAX)
-                break;
         }
-        out[n++] = (char)c;
-    }
-    if (n == SAMPLE_MAX && i < len) { /* cut: drop a partial UTF-8 sequence */
-        size_t start = n;
-        while (start > 0 && ((unsigned char)out[start - 1] & 0xC0) == 0x80)
-            start--;
-        if (start > 0 && (unsigned char)out[start - 1] >= 0xC0) {
-            unsigned char lead = (unsigned char)out[start - 1];
-            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-            if (n - (start - 1) < need)
-                n = start - 1;
+        if (k == 0) {
+            out[n++] = '?';
+            i++;
+        } else {
+            memcpy(out + n, s + i, k);
+            n += k;
+            i += k;
         }
-        while (n > 0 && out[n - 1] == ' ')
-            n--;
     }
     lua_pushlstring(L, out, n);
 }
@@ -166,9 +165,20 @@ static int return_error(lua_State *L, int err, const char *kind)
 static int push_success(lua_State *L, int status, shape_id shape, const char *body, size_t len, int headers,
                         int err)
 {
-    if (shape == SHAPE_ID_NONE || (status == 204 && shape == SHAPE_ID_ANY)) {
+    if (status == 204 && (shape == SHAPE_ID_NONE || shape == SHAPE_ID_ANY)) {
         lua_pushboolean(L, 1);
         return 1;
+    }
+    if (shape == SHAPE_ID_NONE) { /* another 2xx: an empty body or a JSON object */
+        size_t i = 0;
+        while (i < len && strchr(" \t\r\n", body[i]) != NULL && body[i] != '\0')
+            i++;
+        if (i == len || json_decode_push(L, body, len, SHAPE_ID_OBJECT, 0)) {
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        lua_setfield(L, err, "detail");
+        return 0;
     }
     if (status == 204) {
         lua_pushliteral(L, "decode: expected a JSON object, got no content (204)");
@@ -188,17 +198,20 @@ static int push_success(lua_State *L, int status, shape_id shape, const char *bo
 }
 
 /* core.decode_response(res, shape [, now]) -> value | nil, err_table. res = {status, headers
-   (lower-case names), body}; shape is nil (any JSON; 204: true), "none" (true), "definition",
+   (lower-case names), body}; shape is nil (any JSON; 204: true), "none" (true for a 204, or
+   another 2xx whose body is empty or a JSON object; any other body is a decode error), "definition",
    "page" (results required), "bulk", "primary_properties", "object" or "codegen" (non-JSON
    content: {content = body}); a shape that wants an object makes a 204 a decode error. err =
    {kind = "decode", status, detail} for a 2xx answer of another shape, {kind = "http", status,
-   type, code, detail, attr, retry_after} for any other status; now (seconds) dates Retry-After. */
+   type, code, detail, attr, retry_after} for any other status; now (seconds) dates Retry-After.
+   A 429 whose Retry-After is absent or unreadable has retry_after = 60. */
 int core_decode_response(lua_State *L)
 {
     enum { RES = 1, SHAPE, NOW, STATUS, HEADERS, BODY, ERR };
     shape_id shape;
     const char *body;
     size_t len = 0;
+    long long secs = -1;
     time_t now;
     int status;
 
@@ -230,13 +243,15 @@ int core_decode_response(lua_State *L)
         if (lua_type(L, -1) == LUA_TSTRING) {
             size_t vlen;
             const char *v = lua_tolstring(L, -1, &vlen);
-            long long secs = retry_after(v, vlen, now);
-            if (secs >= 0) {
-                compat_pushint64(L, secs);
-                lua_setfield(L, ERR, "retry_after");
-            }
+            secs = retry_after(v, vlen, now);
         }
         lua_pop(L, 1);
+    }
+    if (secs < 0 && status == 429)
+        secs = RETRY_AFTER_429;
+    if (secs >= 0) {
+        compat_pushint64(L, secs);
+        lua_setfield(L, ERR, "retry_after");
     }
     if (json_decode_push(L, body, len, SHAPE_ID_ANY, 0) && lua_istable(L, -1))
         copy_error_fields(L, lua_gettop(L), ERR);
