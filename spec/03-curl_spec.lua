@@ -249,6 +249,12 @@ describe("the libcurl driver", function()
     assert.has_error(function() d:add({ method = "GET", url = base, headers = { x = 1 } }) end)
     assert.has_error(function() d:add({ method = "GET", url = base, timeout = "1" }) end)
     assert.has_error(function() d:add({ method = "GET", url = base }, { max_response_bytes = 0 }) end)
+    -- the framing headers are the driver's (core.build_request refuses them too)
+    for _, name in ipairs({ "Content-Length", "transfer-encoding", "HOST", "Connection" }) do
+      local ok, msg = pcall(d.add, d, { method = "POST", url = base, body = "{}", headers = { [name] = "7" } })
+      assert.is_false(ok)
+      assert.matches("framing header", msg)
+    end
     assert.same({}, d:poll(0)) -- nothing was started
   end)
 
@@ -259,22 +265,35 @@ end)
 
 describe("the libcurl driver's response heads", function()
   -- Answers one request of d with the bytes raw from a socket of this process: the transfer is
-  -- started, the connection accepted, the request read, raw sent; returns the result.
-  local function answer(raw)
+  -- started, the connection accepted, the request read (head and Content-Length body), raw
+  -- sent; returns the result and the request's head. opts: method and body of the request,
+  -- banner (sent as soon as the connection is accepted, before the request is read), close
+  -- (close the connection right after raw instead of after the result).
+  local function answer(raw, opts)
+    opts = opts or {}
     local d = libcurl.new()
     local srv = assert(socket.bind("127.0.0.1", 0))
     srv:settimeout(5)
-    local id = d:add({ method = "GET", url = "http://127.0.0.1:" .. select(2, srv:getsockname()) .. "/", timeout = 5 })
+    local id = d:add({ method = opts.method or "GET", body = opts.body, timeout = 5,
+      url = "http://127.0.0.1:" .. select(2, srv:getsockname()) .. "/" })
     d:poll(0.05) -- lets curl connect and send
     local c = assert(srv:accept())
     c:settimeout(5)
-    repeat local line = assert(c:receive("*l")) until line == ""
+    if opts.banner then c:send(opts.banner) end
+    local head, length = {}, 0
+    repeat
+      local line = assert(c:receive("*l"))
+      head[#head + 1] = line
+      length = tonumber(line:match("^[Cc]ontent%-[Ll]ength: *(%d+)")) or length
+    until line == ""
+    if length > 0 then assert(c:receive(length)) end
     c:send(raw)
+    if opts.close then c:close() end
     local results = wait(d, { id })
     c:close()
     srv:close()
     d:close()
-    return results[id]
+    return results[id], head
   end
 
   it("are parsed by the core's one header normalisation: folded lines, repeated headers", function()
@@ -294,6 +313,54 @@ describe("the libcurl driver's response heads", function()
     assert.is_nil(r.res)
     assert.equal("transport", r.err.kind)
     assert.is_true(r.err.sent)
+  end)
+
+  -- issue 9, defect 2: libcurl 7.88 reports such an answer as a complete 200 (CURLE_OK)
+  it("make a head cut before the blank line that ends it a transport error, sent", function()
+    for _, raw in ipairs({ "HTTP/1.1 200 OK\r\nContent-Ty", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
+      "HTTP/1.1 204 No Content\r\n", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX: 1" }) do
+      for _, method in ipairs({ "GET", "DELETE", "POST" }) do
+        local r = answer(raw, { close = true, method = method, body = method == "POST" and "{}" or nil })
+        assert.is_nil(r.res, raw)
+        assert.equal("transport", r.err.kind)
+        assert.is_true(r.err.sent)
+      end
+    end
+    assert.equal("the response was cut off inside its head", answer("HTTP/1.1 200 OK\r\nContent-Ty",
+      { close = true }).err.detail)
+    local r = answer("HTTP/1.1 204 No Content\r\n\r\n", { close = true, method = "DELETE" })
+    assert.equal(204, r.res.status) -- a complete head with no body is complete
+  end)
+
+  -- issue 9, defect 1: libcurl says CURLE_UNSUPPORTED_PROTOCOL after sending as well
+  it("count a request answered with something that is not HTTP/1.x as sent", function()
+    for _, case in ipairs({
+      { "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n" },
+      { "HTTP/2.0 200 OK\r\n\r\n" },
+      { "garbage\r\n\r\n" },
+      { "", "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n" },
+    }) do
+      local r, head = answer(case[1], { close = true, method = "POST", body = '{"name":"x"}', banner = case[2] })
+      assert.equal("POST / HTTP/1.1", head[1]) -- it did leave
+      assert.is_nil(r.res, case[1])
+      assert.equal("transport", r.err.kind)
+      assert.is_true(r.err.sent, case[1] .. " " .. tostring(r.err.detail))
+    end
+  end)
+
+  it("still count a request that never left as not sent", function()
+    local probe = assert(socket.bind("127.0.0.1", 0))
+    local port = select(2, probe:getsockname())
+    probe:close()
+    local d = libcurl.new()
+    local id = d:add({ method = "POST", body = "{}", url = "http://127.0.0.1:" .. port .. "/", timeout = 5 })
+    local r = wait(d, { id })[id]
+    assert.is_false(r.err.sent)
+    id = d:add({ method = "POST", body = "{}", url = "ftp://127.0.0.1:" .. port .. "/", timeout = 5 })
+    r = wait(d, { id })[id]
+    assert.equal("transport", r.err.kind)
+    assert.is_false(r.err.sent)
+    d:close()
   end)
 end)
 

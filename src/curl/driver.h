@@ -20,12 +20,13 @@ typedef struct transfer {
     char *body;                  /* the request body (curl does not copy POSTFIELDS) */
     buffer resp;                 /* the response body */
     buffer head;                 /* the last response's head as received (after any 1xx) */
+    int head_done;               /* the blank line that ends that head arrived */
     long long max_bytes;         /* 0 = unlimited */
     int too_large;
     /* set when it finishes */
     CURLcode result;
     long status;                 /* the final response's status code */
-    int sent;                    /* for a failure: whether the request may have left */
+    int sent;                    /* whether any byte of the request left (libcurl's count) */
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
 

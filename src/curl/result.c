@@ -9,45 +9,19 @@
 
 /* ===== Recording (no Lua here) ===== */
 
-/* Whether a failure with this code certainly happened before any byte of the request left. */
-static int before_sending(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
+/* Whether the request may have reached the server is what libcurl did, not what it says: it
+   counts the bytes of request heads it wrote (CURLINFO_REQUEST_SIZE, over every attempt of
+   the transfer, its own replay on a stale connection included), and a code such as
+   CURLE_UNSUPPORTED_PROTOCOL comes before sending (a scheme it refuses) as well as after (an
+   answer that is not HTTP/1.x). */
 void result_record(transfer *t, CURLcode rc)
 {
-    curl_off_t pretransfer = 0;
+    long request_size = 0;
 
     t->result = rc;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-        curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-        t->sent = pretransfer > 0;
-    } else {
-        t->sent = !before_sending(rc);
-    }
+    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
+    t->sent = request_size > 0;
 }
 
 /* ===== Lua values ===== */
@@ -92,7 +66,10 @@ void result_push(lua_State *L, transfer *t)
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, t->id);
     lua_setfield(L, -2, "id");
-    if (t->result == CURLE_OK) {
+    if (t->result == CURLE_OK && !t->head_done) {
+        err = "the response was cut off inside its head";
+        t->sent = 1;
+    } else if (t->result == CURLE_OK) {
         lua_createtable(L, 0, 3);
         if (head_parse_push(L, t->head.data != NULL ? t->head.data : "", t->head.len, &status, &minor, &err)) {
             lua_setfield(L, -2, "headers");

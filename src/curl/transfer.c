@@ -24,14 +24,19 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 }
 
 /* Keeps the head of the last response as received; it is parsed once, when the transfer is
-   done (see result.c). A status line starts a new head, so 1xx interim heads are dropped. */
+   done (see result.c). A status line starts a new head, so 1xx interim heads are dropped; the
+   empty line completes it (libcurl 7.88 reports a head cut before it as a whole answer). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     transfer *t = ud;
     size_t len = size * n;
 
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         t->head.len = 0;
+        t->head_done = 0;
+    } else if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n')) {
+        t->head_done = 1;
+    }
     buffer_add(&t->head, p, len);
     return t->head.failed ? 0 : len;
 }
@@ -74,15 +79,24 @@ static int opt_field(lua_State *L, int idx, const char *name, int type, const ch
     return 1;
 }
 
-/* Raises unless every name and value of the headers table at idx is a string. */
+/* Raises unless every name and value of the headers table at idx is a string, and none is a
+   framing header: libcurl would send a caller's Content-Length as it is, whatever the body. */
 static int check_headers(lua_State *L, int idx)
 {
+    static const char *const framing[] = { "host", "content-length", "transfer-encoding", "connection" };
+    size_t i, len;
+
     if (!lua_istable(L, idx))
         return 0;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
+        const char *name;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "bad field 'headers' (names and values must be strings)");
+        name = lua_tolstring(L, -2, &len);
+        for (i = 0; i < sizeof framing / sizeof framing[0]; i++)
+            if (len == strlen(framing[i]) && strncasecmp(name, framing[i], len) == 0)
+                return luaL_error(L, "bad field 'headers' (the framing header '%s' is the driver's)", framing[i]);
         lua_pop(L, 1);
     }
     return 0;
