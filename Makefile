@@ -26,14 +26,14 @@ lua_bin_jit := luajit
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
   lua-busted luarocks libcurl4-openssl-dev libyajl-dev pkg-config nginx libnginx-mod-http-lua \
-  lua-resty-core lua-check lua-ldoc lua-argparse lua-socket valgrind clang curl ca-certificates openssl
+  lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl
 
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
 faults_so  = $(BUILD)/$(1)/alloc_faults.so
 MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call faults_so,$(v)))
 
-.PHONY: all deps test demo lint valgrind bench install check-install fake-server check-links clean
+.PHONY: all deps test demo lint valgrind bench install check-install fake-server doc check-links clean
 all: $(MODULES)
 
 # -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
@@ -86,9 +86,33 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run
 
-## fake-server: run the fake PostHog server in the foreground on a free loopback port.
+## fake-server: the fake PostHog server with SEED sample definitions (default 200) on a free
+## loopback port, in the foreground (Ctrl-C stops it); prints the export lines that point
+## posthog-evdefs and the library at it.
+SEED ?= 200
 fake-server: deps
-	@spec/fake/start --foreground
+	@dir=$$(mktemp -d) && chmod 755 "$$dir" && url=$$(spec/fake/start --dir "$$dir") || exit 1; \
+	stop() { spec/fake/stop "$$dir" >/dev/null 2>&1; rm -rf "$$dir"; }; \
+	trap 'stop; exit 0' INT TERM; \
+	curl -fsS -X POST -H 'content-type: application/json' -d '{"seed": $(SEED)}' "$$url/__fake/reset" \
+	  >/dev/null || { stop; exit 1; }; \
+	echo "# A fake PostHog at $$url with $(SEED) sample definitions in project 1. In another shell:"; \
+	echo "export POSTHOG_HOST=$$url"; \
+	echo "export POSTHOG_PERSONAL_API_KEY=phx_fake_all"; \
+	echo "export POSTHOG_PROJECT_ID=1"; \
+	echo "# then, e.g.: bin/posthog-evdefs list (Ctrl-C here stops the server)"; \
+	while kill -0 "$$(cat "$$dir/nginx.pid")" 2>/dev/null; do sleep 1; done; stop
+
+## doc: the HTML reference of the public modules (LDoc, config.ld) in build/doc; warnings fail.
+DOC_SOURCES := lua/posthog/event_definitions/init.lua lua/posthog/event_definitions/schema/init.lua
+doc: deps
+	@rm -rf $(BUILD)/doc $(BUILD)/doc-src
+	@for f in $(DOC_SOURCES); do mkdir -p $(BUILD)/doc-src/$$(dirname $$f); \
+	  sed 's/^-\{8,\}$$//' $$f > $(BUILD)/doc-src/$$f; done
+	@ldoc --fatalwarnings --testing . >$(BUILD)/doc-src/ldoc.log 2>&1; status=$$?; \
+	if [ $$status -ne 0 ] || grep -qv '^reading configuration from\|^output written to' $(BUILD)/doc-src/ldoc.log; then \
+	  cat $(BUILD)/doc-src/ldoc.log >&2; echo "make doc: LDoc reported problems (above)" >&2; exit 1; fi
+	@echo "make doc: $(BUILD)/doc/index.html"
 
 ## install: install the rock for Lua 5.1 and 5.4 with LuaRocks, offline, with no variables (the
 ## rockspec finds libcurl and yajl itself, Debian's multiarch directories included). Lua 5.4

@@ -79,11 +79,12 @@ end
 
 --- Runs bin/posthog-evdefs with argv on a pseudo-terminal (util-linux `script`: stdin, stdout and
 -- stderr are the terminal), typing `input` (default: nothing), then an end of input; returns its
--- exit status and everything the terminal showed (CR LF as LF).
+-- exit status, everything the terminal showed (CR LF as LF) without colours, and with them.
 function M.run_tty(argv, vars, input)
   -- script forwards its stdin as keystrokes (the terminal holds them until read), then an end of input
   local status, out = M.sh("script -qec " .. quote(command(argv, vars)) .. " /dev/null", input)
-  return status, (out:gsub("\r\n", "\n"))
+  out = out:gsub("\r\n", "\n")
+  return status, M.plain(out), out
 end
 
 --- Runs cli.main in-process; `tty` = {[fd] = true} for the descriptors that are terminals;

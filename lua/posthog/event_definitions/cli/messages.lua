@@ -1,8 +1,9 @@
 --- The diagnostics of posthog-evdefs on stderr: each one line starting "posthog-evdefs: " (the
 -- library's own prefix dropped, never doubled), usage errors with the command's usage, notices
 -- (silenced by --quiet), and a hint after an error whose likely cause is known: a key of the
--- other region (401), PostHog's refusal of scoped keys on metrics (403), a host that does not
--- answer, a deployment without the Enterprise package. The key never appears: the library
+-- other region (401), PostHog's refusal of scoped keys on metrics (403), a missing scope, a host
+-- that does not answer or whose certificate is not trusted, a deployment without the Enterprise
+-- package. The key never appears: the library
 -- scrubs it from its errors, and nothing here prints it.
 local messages = {}
 
@@ -52,6 +53,10 @@ local function hint(ctx, err)
   if err.kind == "transport" and not err.status then
     if detail:find("resolve host", 1, true) then
       return "the host name of " .. host .. " does not resolve: check --host or POSTHOG_HOST"
+    end
+    if detail:find("certificate", 1, true) or detail:find("SSL", 1, true) then
+      return "the TLS certificate of " .. host .. " is not trusted: for a private CA give --ca-file FILE "
+        .. "(--insecure skips the check)"
     end
     if detail:find("connect", 1, true) then
       return "nothing answered at " .. host .. ": check --host or POSTHOG_HOST (" .. US .. ", " .. EU
