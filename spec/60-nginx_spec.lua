@@ -1,7 +1,7 @@
 -- The client inside real nginx (Debian's nginx + libnginx-mod-http-lua, LuaJIT 2.1 from luajit2):
 -- the ngx transport against the fake server, non-blocking behaviour, batches as light threads,
 -- pacing shared by workers through a lua_shared_dict, phases without cosockets, and the
--- nginx.conf of README.md as written.
+-- nginx.conf of examples/nginx/posthog-admin.conf (shown in README.md) as written.
 --
 -- The code under test runs inside nginx, whatever interpreter runs busted; this file only drives
 -- nginx over HTTP. So it runs once, under LuaJIT (the interpreter of nginx's own family), and
@@ -644,7 +644,7 @@ describe("inside nginx (two workers)", function()
   end)
 end)
 
-describe("the nginx.conf of README.md, as written", function()
+describe("examples/nginx/posthog-admin.conf (README.md's nginx.conf), as written", function()
   local app
   local ADMIN = "/admin/event-definitions"
 
