@@ -77,14 +77,35 @@ function M.run(argv, vars, input)
   return M.sh(command(argv, vars), input)
 end
 
---- Runs bin/posthog-evdefs with argv on a pseudo-terminal (util-linux `script`: stdin, stdout and
--- stderr are the terminal), typing `input` (default: nothing), then an end of input; returns its
--- exit status, everything the terminal showed (CR LF as LF) without colours, and with them.
+--- Runs the command line `shell` on a pseudo-terminal (util-linux `script`: stdin, stdout and
+-- stderr are the terminal), typing `input` (default: nothing) at once, or once the terminal shows
+-- `after`, then an end of input; returns its exit status and everything the terminal showed
+-- (CR LF as LF).
+function M.tty(shell, input, after)
+  local pty = "script -qefc " .. quote(shell) .. " /dev/null"
+  if after then
+    local out = os.tmpname()
+    local status = M.sh("(i=0; until grep -qF " .. quote(after) .. " " .. out .. "; do sleep 0.05; i=$((i+1)); "
+      .. "[ $i -gt 400 ] && break; done; printf '%s' " .. quote(input) .. ") | " .. pty .. " >" .. out)
+    local screen = slurp(out)
+    os.remove(out)
+    return status, (screen:gsub("\r\n", "\n"))
+  end
+  -- script forwards its stdin as keystrokes (the terminal holds them until read)
+  local status, out = M.sh(pty, input)
+  return status, (out:gsub("\r\n", "\n"))
+end
+
+--- Runs bin/posthog-evdefs with argv on a pseudo-terminal, typing `input` (see M.tty); returns its
+-- exit status, everything the terminal showed without colours, and with them.
 function M.run_tty(argv, vars, input)
-  -- script forwards its stdin as keystrokes (the terminal holds them until read), then an end of input
-  local status, out = M.sh("script -qec " .. quote(command(argv, vars)) .. " /dev/null", input)
-  out = out:gsub("\r\n", "\n")
+  local status, out = M.tty(command(argv, vars), input)
   return status, M.plain(out), out
+end
+
+--- What a terminal shows of `text`: on each line, what the last carriage return left.
+function M.rendered(text)
+  return (text:gsub("[^\n]*\r([^\r\n]*)", "%1"))
 end
 
 --- Runs cli.main in-process; `tty` = {[fd] = true} for the descriptors that are terminals;
