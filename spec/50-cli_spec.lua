@@ -94,11 +94,12 @@ describe("posthog-evdefs", function()
       assert.are.same(before, (state()))
     end)
 
-    it("refuses to delete without an explicit project (flag or environment), changing nothing", function()
+    it("refuses to delete or hide without an explicit project (flag or environment), changing nothing", function()
       local before = state()
       clear_log()
       for _, argv in ipairs { { "delete", before[1].id }, { "--project-id", "@current", "delete", before[1].id },
-        { "bulk", "delete", "--yes", before[1].id }, { "apply", "--delete-missing", "/nonexistent" } } do
+        { "bulk", "delete", "--yes", before[1].id }, { "bulk", "hide", "--yes", "--search", "event_000" },
+        { "apply", "--delete-missing", "/nonexistent" } } do
         local status, _, err = run(argv, { POSTHOG_PROJECT_ID = false })
         assert.are.equal(1, status, table.concat(argv, " "))
         assert.matches("name the project with %-%-project%-id or POSTHOG_PROJECT_ID", err)

@@ -1,9 +1,9 @@
 --- The `bulk` subcommands: delete, hide, verify and tag the definitions selected by REFs or by
 -- the list filters, through the library's bulk helpers (one report each). A filter that selects
 -- every definition of the project is refused by the library unless --all-definitions (its
--- `opts.all`). `delete` and `hide` change nothing without --yes, except on a terminal, where they
--- show the selection and ask; `verify` and `tag` ask on a terminal too (unless --yes) and go on
--- without one.
+-- `opts.all`). `delete` and `hide` need an explicit project and change nothing without --yes,
+-- except on a terminal, where they show the selection and ask; `verify` and `tag` ask on a
+-- terminal too (unless --yes) and go on without one.
 local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 local changes = require "posthog.event_definitions.cli.changes"
@@ -91,18 +91,20 @@ local function bulk(ctx, args)
   if not selected then return status end
   local what = action.verb .. " the selected definitions"
   if action.destructive then
-    local refusal = (args.bulk_command == "delete" and session.unnamed_project(ctx, args))
-      or session.refused(ctx, args, what)
+    local refusal = session.unnamed_project(ctx, args) or session.refused(ctx, args, what)
     if refusal then return refusal end
   end
   local client
-  client, status = session.connect(ctx, args, args.bulk_command == "delete")
+  client, status = session.connect(ctx, args, action.destructive)
   if not client then return status end
   local target, labels = selected.filter, nil
   if selected.refs then
     target, labels = session.ids(ctx, client, selected.refs)
     if not target then return labels end
     for _, label in ipairs(labels) do label.op = action.verb end
+  end
+  if selected.filter and ctx.isatty(2) then
+    messages.note(ctx, "selecting the definitions " .. filter_text(args) .. "…")
   end
   if not args.yes and not args.dry_run and ctx.isatty(0) then
     local lines, err = preview(ctx, client, args, action, target, labels)

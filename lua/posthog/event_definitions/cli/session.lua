@@ -31,26 +31,26 @@ local function setting(ctx, args, flag, variable, default)
   return default, nil
 end
 
---- Refuses a command that deletes when the project is not named (--project-id or
--- POSTHOG_PROJECT_ID; @current follows the project the key's owner last opened): the exit
--- status, or nil when it is named.
+--- Refuses a destructive command (delete, bulk delete, bulk hide, an apply that deletes) when
+-- the project is not named (--project-id or POSTHOG_PROJECT_ID; @current follows the project
+-- the key's owner last opened): the exit status, or nil when it is named.
 function session.unnamed_project(ctx, args)
   local project = setting(ctx, args, "--project-id", "POSTHOG_PROJECT_ID", "@current")
   if project ~= "@current" then return nil end
-  return fail(ctx, "this command deletes: name the project with --project-id or POSTHOG_PROJECT_ID "
+  return fail(ctx, "this command deletes or hides: name the project with --project-id or POSTHOG_PROJECT_ID "
     .. "(@current follows the project last opened and is refused)")
 end
 
---- A client from the flags and environment, or nil and the exit status. `deletes`: the command
--- deletes, so the project must be explicit (@current follows the key owner's last project).
+--- A client from the flags and environment, or nil and the exit status. `destructive`: the
+-- command deletes or hides, so the project must be explicit (session.unnamed_project).
 -- The client is kept in ctx.client, which cli.main closes; ctx.host and ctx.project say where it points.
-function session.connect(ctx, args, deletes)
+function session.connect(ctx, args, destructive)
   local key = env_value(ctx, "POSTHOG_PERSONAL_API_KEY")
   if not key then
     return nil, fail(ctx, "POSTHOG_PERSONAL_API_KEY is not set (the key is read from the environment only)")
   end
   local project, project_from = setting(ctx, args, "--project-id", "POSTHOG_PROJECT_ID", "@current")
-  if deletes then
+  if destructive then
     local refusal = session.unnamed_project(ctx, args)
     if refusal then return nil, refusal end
   end
