@@ -143,7 +143,7 @@ local function build_parser()
   bulk:command_target("bulk_command")
   local actions = {
     delete = { "Delete the selected definitions (asks first; needs an explicit project).", "Do not ask: delete." },
-    hide = { "Hide the selected definitions (asks first).", "Do not ask: hide." },
+    hide = { "Hide the selected definitions (asks first; needs an explicit project).", "Do not ask: hide." },
     verify = { "Verify the selected definitions (asks first on a terminal).", "Do not ask." },
   }
   for _, name in ipairs { "delete", "hide", "verify" } do
