@@ -20,6 +20,15 @@ describe("core.parse_head", function()
     assert.same({ ["x-dup"] = "a, b, c" }, headers)
   end)
 
+  -- found by make fuzz: "1, " made a Retry-After of 1 unreadable
+  it("adds nothing to a joined header for an empty field line", function()
+    local _, headers = core.parse_head("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nretry-after:\r\n" ..
+      "X-B:\r\nX-B: 2\r\nX-C:\r\nX-C: \r\n\r\n")
+    assert.same({ ["retry-after"] = "1", ["x-b"] = "2", ["x-c"] = "" }, headers)
+    assert.same({ ["x-a"] = "1", ["x-b"] = "2, 3", ["x-c"] = "" },
+      core.normalize_headers({ ["X-A"] = "1", ["x-a"] = "", ["X-B"] = { "", "2", "", "3" }, ["X-C"] = { "", "" } }))
+  end)
+
   it("appends obsolete folded continuation lines with a space", function()
     local _, headers = core.parse_head("HTTP/1.1 200 OK\r\nX-Folded: one\r\n  two\r\n\tthree \r\nX-Next: n\r\n\r\n")
     assert.same({ ["x-folded"] = "one two three", ["x-next"] = "n" }, headers)

@@ -58,8 +58,10 @@ void head_join(lua_State *L, int t, const char *sep)
     t = compat_absindex(L, t);
     lua_pushvalue(L, -2);
     lua_rawget(L, t); /* name, value, old */
-    if (lua_isnil(L, -1)) {
+    if (lua_isnil(L, -1) || compat_rawlen(L, -1) == 0) {
         lua_pop(L, 1);
+    } else if (compat_rawlen(L, -2) == 0) { /* an empty field line adds no element to the list */
+        lua_replace(L, -2);
     } else {
         lua_insert(L, -2);
         lua_pushstring(L, sep);

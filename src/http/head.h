@@ -21,7 +21,8 @@ int head_parse_push(lua_State *L, const char *text, size_t len, int *status, int
 void head_push_name(lua_State *L, const char *name, size_t len);
 
 /* With a name and a value on the top of the stack, sets t[name] = value, or to the value
-   already there, sep and value joined; pops both. */
+   already there, sep and value joined (an empty value adds nothing to a list: "a" and "" give
+   "a"); pops both. */
 void head_join(lua_State *L, int t, const char *sep);
 
 #endif

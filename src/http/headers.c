@@ -49,7 +49,11 @@ static int push_value(lua_State *L, int idx)
             return 0;
         }
         lua_tostring(L, -1);
-        if (i > 1) {
+        if (i > 1 && compat_rawlen(L, -1) == 0) {
+            lua_pop(L, 1); /* an empty item adds nothing */
+        } else if (i > 1 && compat_rawlen(L, -2) == 0) {
+            lua_replace(L, -2);
+        } else if (i > 1) {
             lua_pushliteral(L, ", ");
             lua_insert(L, -2);
             lua_concat(L, 3);
