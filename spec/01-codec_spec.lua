@@ -581,6 +581,14 @@ describe("core.decode_response", function()
     assert.equal("not_found", e404.code)
   end)
 
+  -- found by make fuzz: an error with an empty detail said nothing
+  it("takes an empty field of an error body as absent", function()
+    local _, err = core.decode_response(res(400, '{"type":"","code":"","detail":"","attr":""}'))
+    assert.same({ kind = "http", status = 400, detail = '{"type":"","code":"","detail":"","attr":""}' }, err)
+    _, err = core.decode_response(res(503, '{"detail":""}'))
+    assert.equal('{"detail":""}', err.detail)
+  end)
+
   it("reads by_name's plain detail bodies", function()
     local _, err = core.decode_response(res(404, '{"detail":"Event definition with name \'x\' not found"}'))
     assert.same({ kind = "http", status = 404, detail = "Event definition with name 'x' not found" }, err)

@@ -135,7 +135,8 @@ static int is_json_content_type(lua_State *L, int headers)
     return json;
 }
 
-/* Copies the string fields of PostHog's error body (the table at src) into err. */
+/* Copies the string fields of PostHog's error body (the table at src) into err; an empty one
+   says nothing (an empty detail falls back to a sample of the body). */
 static void copy_error_fields(lua_State *L, int src, int err)
 {
     static const char *const fields[] = { "type", "code", "detail", "attr" };
@@ -143,7 +144,7 @@ static void copy_error_fields(lua_State *L, int src, int err)
 
     for (i = 0; i < 4; i++) {
         lua_getfield(L, src, fields[i]);
-        if (lua_type(L, -1) == LUA_TSTRING)
+        if (lua_type(L, -1) == LUA_TSTRING && compat_rawlen(L, -1) > 0)
             lua_setfield(L, err, fields[i]);
         else
             lua_pop(L, 1);
