@@ -10,7 +10,9 @@
 #include "compat.h"
 #include "mem/buffer.h"
 
-#define POOL_MAX 16 /* idle easy handles kept for reuse */
+#define POOL_MAX 16       /* idle easy handles kept for reuse */
+#define HEAD_MAX 65536    /* the largest response head taken (libcurl's own limits are 100 KB a
+                             line and 300 KB in all, reported as out of memory and retried) */
 
 typedef struct transfer {
     struct transfer *next;
@@ -22,7 +24,7 @@ typedef struct transfer {
     buffer head;                 /* the last response's head as received (after any 1xx) */
     int head_done;               /* the blank line that ends that head arrived */
     long long max_bytes;         /* 0 = unlimited */
-    int too_large;
+    int too_large;               /* the body went over max_bytes (1) or the head over HEAD_MAX (2) */
     /* set when it finishes */
     CURLcode result;
     long status;                 /* the final response's status code */

@@ -37,6 +37,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     } else if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n')) {
         t->head_done = 1;
     }
+    if (!t->head_done && t->head.len + len > HEAD_MAX) {
+        t->too_large = 2;
+        return 0;
+    }
     buffer_add(&t->head, p, len);
     return t->head.failed ? 0 : len;
 }
