@@ -169,6 +169,31 @@ describe("selections never mean everything by accident", function()
     assert.equal(30, writes())
   end)
 
+  it("raise on a misspelt key or a value of the wrong type, before any request, at the caller's line", function()
+    local client = helpers.client()
+    local line = debug.getinfo(1, "l").currentline + 2
+    local calls = {
+      { "list: params: unknown list parameter 'serach'", function() client:list { serach = "x" } end },
+      { "all: params: unknown list parameter 'tag'", function() client:all { tag = "x" } end },
+      { "each: params: unknown list parameter 'serach'", function() client:each { serach = "x" } end },
+      { "stale: params: unknown list parameter 'serach'", function() client:stale { days = 1, serach = 1 } end },
+      { "list parameter 'search' must be a string, got number", function() client:list { search = 3 } end },
+      { "bulk_delete: filter: unknown list parameter 'serach'", function() client:bulk_delete { serach = "x" } end },
+      { "bulk_hide: filter: unknown list parameter 'tag'", function() client:bulk_hide { tag = "x" } end },
+      { "bulk_verify: filter: unknown list parameter 'Search'", function() client:bulk_verify { Search = "x" } end },
+      { "bulk_tag: filter: unknown list parameter 'tag'", function() client:bulk_tag({ tag = "x" }, "add", { "y" }) end },
+      { "bulk_delete: filter: list parameter 'event_type' must be a string, got boolean",
+        function() client:bulk_delete { event_type = true } end },
+    }
+    for i, case in ipairs(calls) do
+      local ok, message = pcall(case[2])
+      assert.is_false(ok)
+      assert.truthy(message:find(case[1], 1, true), message)
+      if i < 5 then assert.truthy(message:find(":" .. (line + i - 1) .. ":", 1, true), message) end
+    end
+    assert.equal(0, #helpers.api_requests())
+  end)
+
   it("act on a filter that narrows, and show the selection in a dry run", function()
     local client = helpers.client()
     local report = assert(client:bulk_delete({ search = "event_001" }, { dry_run = true }))

@@ -143,9 +143,11 @@ end
 -- The report of a helper whose filter matched nothing.
 local function empty_report() return report_of({}) end
 
--- Raises unless the selection and opts of helper `what` are tables; returns the checked opts.
+-- Raises unless the selection of helper `what` is a table (an ids array, or `list` params with
+-- known keys and values of the right types) and its opts are valid; returns the checked opts.
 local function checked(what, ids_or_filter, opts)
   options.expect(ids_or_filter, "table", what .. ": ids_or_filter", 4)
+  if ids_or_filter[1] == nil then options.params(ids_or_filter, what .. ": filter", 4) end
   return options.batch(opts, 4)
 end
 

@@ -67,7 +67,7 @@ end
 --- GET / — one page `{count, next, previous, results, count_is_capped}`.
 function Client:list(params)
   local p = check_open(self)
-  if params ~= nil then expect(params, "table", "list: params", 2) end
+  options.params(params, "list: params", 2)
   return pager.list(p, params)
 end
 
@@ -75,14 +75,14 @@ end
 -- `for def, err in client:each{…}`; a failure yields `false, err` once and ends the loop.
 function Client:each(params)
   local p = check_open(self)
-  if params ~= nil then expect(params, "table", "each: params", 2) end
+  options.params(params, "each: params", 2)
   return pager.each(p, params)
 end
 
 --- Every definition matching `params` as one array, or nil, err (never a partial array).
 function Client:all(params)
   local p = check_open(self)
-  if params ~= nil then expect(params, "table", "all: params", 2) end
+  options.params(params, "all: params", 2)
   return pager.all(p, params)
 end
 
@@ -250,7 +250,9 @@ end
 function Client:stale(params)
   local p = check_open(self)
   if params ~= nil then expect(params, "table", "stale: params", 2) end
-  return taxonomy.stale(p, params)
+  local filters, settings = taxonomy.stale_settings(params)
+  options.params(filters, "stale: params", 2)
+  return taxonomy.stale(p, filters, settings)
 end
 
 --- The properties of each named event, `{ [event] = { {name, type, required, description}, … } }`,

@@ -2,6 +2,8 @@
 -- (`new`), `rate_limit`, the options of a batch, and the tuning numbers the other modules use.
 -- Wrong Lua types and unknown keys raise (programmer errors); wrong values of the right type
 -- come back as a message, which the facade turns into a "config" error.
+local core = require "posthog.event_definitions.core"
+
 local options = {}
 
 --- The defaults of the client's options (nil means "no default": see `resolve`).
@@ -64,6 +66,16 @@ function options.expect(value, wanted, what, level)
   if type(value) ~= wanted then
     raise(what .. " must be a " .. wanted .. ", got " .. type(value), (level or 1) + 1)
   end
+end
+
+--- Raises unless `params` is nil or a table of `list` parameters whose values have the right Lua
+-- types (core.check_params): a misspelt key must never widen a selection.
+function options.params(params, what, level)
+  if params == nil then return end
+  level = (level or 1) + 1
+  options.expect(params, "table", what, level)
+  local ok, message = pcall(core.check_params, params)
+  if not ok then raise(what .. ": " .. tostring(message):gsub("^posthog%.event_definitions: ", ""), level) end
 end
 
 -- The environment variable `name`, or nil when it is unset or empty.

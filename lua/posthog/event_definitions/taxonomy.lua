@@ -19,17 +19,20 @@ local function utc_seconds(iso)
   return days * SECONDS_PER_DAY + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 
---- Definitions whose `last_seen_at` is older than `days` (default TUNING.stale_days); never-seen
--- ones only with include_never_seen = true. Other keys of `params` are `list` filters; `now`
--- (Unix seconds) replaces the current time. Returns an array or nil, err.
-function taxonomy.stale(p, params)
-  local filters, days, include_never, now = {}, TUNING.stale_days, false, os.time()
+--- Splits the params of `stale` into `list` filters and its own settings
+-- `{days, include_never_seen, now}` (defaults: TUNING.stale_days, false, the current time).
+function taxonomy.stale_settings(params)
+  local filters, settings = {}, { days = TUNING.stale_days, include_never_seen = false, now = os.time() }
   for k, v in pairs(params or {}) do
-    if k == "days" then days = v
-    elseif k == "include_never_seen" then include_never = v
-    elseif k == "now" then now = v
-    else filters[k] = v end
+    if settings[k] ~= nil then settings[k] = v else filters[k] = v end
   end
+  return filters, settings
+end
+
+--- Definitions matching `filters` whose `last_seen_at` is older than `settings.days`; never-seen
+-- ones only with settings.include_never_seen (see stale_settings). Returns an array or nil, err.
+function taxonomy.stale(p, filters, settings)
+  local days, include_never, now = settings.days, settings.include_never_seen, settings.now
   if type(days) ~= "number" or not (days >= 0 and days < math.huge) then
     return nil, p:validation({ method = "GET" }, "days must be a non-negative finite number")
   end
