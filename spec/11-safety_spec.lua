@@ -181,7 +181,8 @@ describe("selections never mean everything by accident", function()
       { "bulk_delete: filter: unknown list parameter 'serach'", function() client:bulk_delete { serach = "x" } end },
       { "bulk_hide: filter: unknown list parameter 'tag'", function() client:bulk_hide { tag = "x" } end },
       { "bulk_verify: filter: unknown list parameter 'Search'", function() client:bulk_verify { Search = "x" } end },
-      { "bulk_tag: filter: unknown list parameter 'tag'", function() client:bulk_tag({ tag = "x" }, "add", { "y" }) end },
+      { "bulk_tag: filter: unknown list parameter 'tag'",
+        function() client:bulk_tag({ tag = "x" }, "add", { "y" }) end },
       { "bulk_delete: filter: list parameter 'event_type' must be a string, got boolean",
         function() client:bulk_delete { event_type = true } end },
     }
