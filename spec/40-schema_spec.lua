@@ -567,7 +567,7 @@ end)
 describe("schema.plan", function()
   it("plans nothing between a state and itself, or a snapshot of it", function()
     local current = seeded()
-    assert.same({ ops = {} }, schema.plan(current, current))
+    assert.same({ ops = {}, skipped = {} }, schema.plan(current, current))
     assert.same({}, schema.plan(current, copy(current), { delete_missing = true }).ops)
     assert.same({}, schema.plan(current, assert(schema.load(schema.snapshot(current)))).ops)
     assert.same({}, schema.plan(current, assert(schema.load(schema.snapshot(current, { full = true })))).ops)
@@ -731,6 +731,50 @@ describe("schema.load of a snapshot an editor annotated", function()
       .. '"definitions":[{"name":"e","description":"d"}]}'))
     assert.equal(1, #defs)
     assert.equal("d", defs[1].description)
+  end)
+end)
+
+describe("schema.plan for a deployment without the Enterprise package", function()
+  it("leaves out the fields such a deployment refuses or ignores, and lists them", function()
+    local current = {
+      { id = uuid(1), name = "signed_up", tags = { "growth" }, enforcement_mode = "allow" },
+    }
+    local desired = assert(schema.load([[{"version": 1, "definitions": [
+      {"name": "signed_up", "description": "User signed up", "tags": ["growth", "core"], "verified": true,
+       "hidden": true, "owner": 2, "default_columns": ["event"]},
+      {"name": "new_event", "description": "Brand new", "primary_property": "plan", "verified": false}
+    ]}]]))
+    local plan = schema.plan(current, desired, { enterprise = false })
+    assert.same({
+      { op = "create", name = "new_event", fields = { name = "new_event", primary_property = "plan" } },
+      { op = "update", name = "signed_up", id = uuid(1), fields = { tags = { "core", "growth" } } },
+    }, plan.ops)
+    assert.same({
+      { name = "new_event", field = "description", reason = "refused" },
+      { name = "new_event", field = "verified", reason = "refused" },
+      { name = "signed_up", field = "default_columns", reason = "ignored" },
+      { name = "signed_up", field = "description", reason = "refused" },
+      { name = "signed_up", field = "hidden", reason = "refused" },
+      { name = "signed_up", field = "owner", reason = "ignored" },
+      { name = "signed_up", field = "verified", reason = "refused" },
+    }, plan.skipped)
+    -- with the package (the default) every field is planned and nothing is skipped
+    local full = schema.plan(current, desired)
+    assert.same({}, full.skipped)
+    assert.equal("Brand new", full.ops[1].fields.description)
+    assert.equal(2, full.ops[2].fields.owner)
+    assert.has_error(function() schema.plan(current, desired, { enterprise = "no" }) end,
+      "posthog.event_definitions.schema: plan: opts.enterprise must be a boolean, got string")
+  end)
+
+  it("takes which fields those are from the C shape (core.fields)", function()
+    local marked = {}
+    for _, f in ipairs(core.fields) do
+      if f.without_enterprise then marked[f.name] = f.without_enterprise end
+      if f.without_enterprise then assert.is_true(f.writable) end
+    end
+    assert.same({ description = "refused", verified = "refused", hidden = "refused", owner = "ignored",
+      default_columns = "ignored" }, marked)
   end)
 end)
 

@@ -370,6 +370,56 @@ describe("posthog-evdefs", function()
       assert.are.equal("[]\n", out)
     end)
 
+    it("on a deployment without the Enterprise package plans and applies without the fields it refuses", function()
+      helpers.reset { seed = 12, config = { enterprise = false } }
+      local file = dir .. "/taxonomy.json"
+      spit(file, core.encode { version = 1, definitions = setmetatable({
+        { name = "event_0002", description = "Changed", verified = true,
+          tags = setmetatable({ "core" }, core.array_mt) },
+        { name = "added_event", description = "Added", hidden = false, tags = setmetatable({ "x" }, core.array_mt) },
+      }, core.array_mt) })
+      local status, out, err = run { "plan", file }
+      assert.are.equal(0, status)
+      assert.matches("Plan: 1 to create, 1 to update, 0 to delete.", out, 1, true)
+      assert.not_matches("description", out)
+      assert.are.equal("posthog-evdefs: this PostHog has no Enterprise package: left out 4 changes of "
+        .. "description, hidden, verified, which it refuses or ignores\n", err)
+      clear_log()
+      status, out, err = run { "--format", "json", "apply", file }
+      assert.are.equal(0, status, err)
+      assert.are.equal(2, json(out).ok)
+      local sent = 0
+      for _, r in ipairs(helpers.api_requests()) do
+        if r.method ~= "GET" then
+          sent = sent + 1
+          assert.not_matches("description", r.body or "")
+        end
+      end
+      assert.are.equal(2, sent)
+      local _, by_name = state()
+      assert.are.same({ "core" }, by_name.event_0002.tags)
+      assert.are.same({ "x" }, by_name.added_event.tags)
+      status, out = run { "--format", "json", "plan", file }
+      assert.are.equal(0, status)
+      assert.are.equal("[]\n", out)
+    end)
+
+    it("on an empty project without the Enterprise package says in one line what to do when refused", function()
+      helpers.reset { seed = 0, config = { enterprise = false } }
+      local file = dir .. "/taxonomy.json"
+      spit(file, core.encode { version = 1,
+        definitions = setmetatable({ { name = "added_event", description = "Added" } }, core.array_mt) })
+      local status, _, err = run { "apply", file }
+      assert.are.equal(1, status)
+      local hints = 0
+      for line in err:gmatch("[^\n]+") do
+        if line:find("no Enterprise package", 1, true) then hints = hints + 1 end
+      end
+      assert.are.equal(1, hints)
+      assert.matches("leave those fields out", err)
+      assert.are.same({}, (state()))
+    end)
+
     it("exits 1 when an operation of apply fails, reporting it", function()
       local file = dir .. "/taxonomy.json"
       assert.are.equal(0, (run { "export", "snapshot", "--out", file }))

@@ -14,12 +14,14 @@ static void set_boolean(lua_State *L, const char *key, int value)
     lua_setfield(L, -2, key);
 }
 
-/* Pushes { name, type, writable, read_only, array, nullable, choices, default } for f. */
+/* Pushes { name, type, writable, read_only, array, nullable, choices, default,
+   without_enterprise } for f; without_enterprise ("refused" or "ignored") only for the writable
+   fields that a deployment without the Enterprise package does not take. */
 static int push_field(lua_State *L, const shape_field *f)
 {
     int i;
 
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     lua_pushlstring(L, f->name, f->len);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, shape_type_name(f));
@@ -35,6 +37,10 @@ static int push_field(lua_State *L, const shape_field *f)
             lua_rawseti(L, -2, i + 1);
         }
         lua_setfield(L, -2, "choices");
+    }
+    if (f->without_ee != EE_NOT_NEEDED) {
+        lua_pushstring(L, f->without_ee == EE_REFUSED ? "refused" : "ignored");
+        lua_setfield(L, -2, "without_enterprise");
     }
     if (f->default_json != NULL) {
         if (!json_decode_push(L, f->default_json, strlen(f->default_json), SHAPE_ID_ANY, 0))

@@ -15,27 +15,32 @@
 static const char *const enforcement_modes[] = { "allow", "reject", NULL };
 
 /* The event definition (reference §6). `default_json` is what PostHog stores for a writable
-   field that a create leaves out. */
+   field that a create leaves out; `without_ee` what a deployment without the Enterprise package
+   does with it (§20.4). */
 static const shape_field definition_fields[] = {
     FIELD("id",                 SHAPE_STRING),
     FIELD("name",               SHAPE_STRING,  .writable = 1),
-    FIELD("owner",              SHAPE_USER,    .writable = 1, .nullable = 1),
-    FIELD("description",        SHAPE_STRING,  .writable = 1, .nullable = 1, .default_json = "\"\""),
+    FIELD("owner",              SHAPE_USER,    .writable = 1, .nullable = 1, .without_ee = EE_IGNORED),
+    FIELD("description",        SHAPE_STRING,  .writable = 1, .nullable = 1, .default_json = "\"\"",
+                                               .without_ee = EE_REFUSED),
     FIELD("tags",               SHAPE_STRING,  .writable = 1, .is_array = 1, .tags = 1, .default_json = "[]"),
     FIELD("created_at",         SHAPE_STRING),
     FIELD("updated_at",         SHAPE_STRING),
     FIELD("updated_by",         SHAPE_USER),
     FIELD("last_seen_at",       SHAPE_STRING),
-    FIELD("verified",           SHAPE_BOOLEAN, .writable = 1, .default_json = "false"),
+    FIELD("verified",           SHAPE_BOOLEAN, .writable = 1, .default_json = "false",
+                                               .without_ee = EE_REFUSED),
     FIELD("verified_at",        SHAPE_STRING),
     FIELD("verified_by",        SHAPE_USER),
-    FIELD("hidden",             SHAPE_BOOLEAN, .writable = 1, .nullable = 1, .default_json = "false"),
+    FIELD("hidden",             SHAPE_BOOLEAN, .writable = 1, .nullable = 1, .default_json = "false",
+                                               .without_ee = EE_REFUSED),
     FIELD("enforcement_mode",   SHAPE_STRING,  .writable = 1, .choices = enforcement_modes,
                                                .default_json = "\"allow\""),
     FIELD("primary_property",   SHAPE_STRING,  .writable = 1, .nullable = 1),
     FIELD("is_action",          SHAPE_BOOLEAN),
     FIELD("post_to_slack",      SHAPE_BOOLEAN, .writable = 1, .default_json = "false"),
-    FIELD("default_columns",    SHAPE_STRING,  .writable = 1, .is_array = 1, .default_json = "[]"),
+    FIELD("default_columns",    SHAPE_STRING,  .writable = 1, .is_array = 1, .default_json = "[]",
+                                               .without_ee = EE_IGNORED),
     FIELD("media_preview_urls", SHAPE_STRING,  .is_array = 1),
     FIELD("last_updated_at",    SHAPE_STRING),
     FIELD("action_id",          SHAPE_INTEGER),

@@ -37,6 +37,14 @@ typedef enum shape_query {
 
 struct shape_record;
 
+/* What a deployment without PostHog's Enterprise package does with a writable field that its
+   open-source serializer lacks (reference §20.4). */
+typedef enum shape_enterprise {
+    EE_NOT_NEEDED,     /* accepted by every deployment */
+    EE_REFUSED,        /* answered 400 "This field is not supported by this deployment." */
+    EE_IGNORED         /* dropped without a word */
+} shape_enterprise;
+
 typedef struct shape_field {
     const char *name;
     size_t len;
@@ -54,6 +62,7 @@ typedef struct shape_field {
     const char *missing;               /* decode: the message for a required field absent or null */
     shape_query query;                 /* list parameters: how it goes into the query string */
     int min;                           /* QUERY_VALUE integers: the smallest value accepted */
+    shape_enterprise without_ee;       /* writable fields: what a deployment without EE does */
 } shape_field;
 
 #define SHAPE_SLOTS 64

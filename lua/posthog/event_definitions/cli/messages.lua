@@ -65,7 +65,7 @@ local function hint(ctx, err)
   end
   if detail:find("not supported by this deployment", 1, true) then
     return "this PostHog has no Enterprise package: it refuses description, verified and hidden; "
-      .. "leave those fields out"
+      .. "leave those fields out (plan and apply leave them out once the project has a definition)"
   end
 end
 

@@ -36,8 +36,31 @@ function commands.export(ctx, args)
   return 0
 end
 
+-- False when the project's definitions come without `verified`, which every answer of a deployment
+-- with PostHog's Enterprise package holds (reference §20.4); true otherwise, and when there is no
+-- definition to tell by.
+local function has_enterprise(current)
+  if #current == 0 then return true end
+  for _, def in ipairs(current) do
+    if def.verified ~= nil then return true end
+  end
+  return false
+end
+
+-- One line saying which fields the plan left out for a deployment without the Enterprise package.
+local function note_skipped(ctx, skipped)
+  local fields, seen = {}, {}
+  for _, s in ipairs(skipped) do
+    if not seen[s.field] then seen[s.field], fields[#fields + 1] = true, s.field end
+  end
+  table.sort(fields)
+  note(ctx, string.format("this PostHog has no Enterprise package: left out %d change%s of %s, which it "
+    .. "refuses or ignores", #skipped, #skipped == 1 and "" or "s", table.concat(fields, ", ")))
+end
+
 -- The plan from the project to FILE: client, plan and the current definitions by name; or nil
--- and the exit status.
+-- and the exit status. On a deployment without the Enterprise package, the fields it does not
+-- take are left out of the plan, with a note.
 local function plan_of(ctx, args, deletes)
   local client, status = connect(ctx, args, deletes)
   if not client then return nil, status end
@@ -49,8 +72,10 @@ local function plan_of(ctx, args, deletes)
   current, err = session.all(ctx, client)
   if not current then return nil, fail(ctx, err) end
   local plan
-  plan, err = schema.plan(current, desired, { delete_missing = args.delete_missing })
+  plan, err = schema.plan(current, desired,
+    { delete_missing = args.delete_missing, enterprise = has_enterprise(current) })
   if not plan then return nil, fail(ctx, err) end
+  if #plan.skipped > 0 then note_skipped(ctx, plan.skipped) end
   local by_name = {}
   for _, def in ipairs(current) do by_name[def.name] = def end
   return client, plan, by_name

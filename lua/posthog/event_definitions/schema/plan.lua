@@ -68,26 +68,37 @@ local function index(list, what)
 end
 
 --- The batch ops that turn `current` (definitions as the API returns them) into `desired`
--- (as `load` returns them): { ops = { … } }, or nil and an error table (kind "validation") when a
--- definition has no name or a name repeats. Only the writable fields present in desired count
--- (tags as normalised sets, a user by id, null = cleared). Ops, each carrying `name`:
--- { op = "create", name, fields = { name, … } } for names only in desired, then
+-- (as `load` returns them): { ops = { … }, skipped = { … } }, or nil and an error table (kind
+-- "validation") when a definition has no name or a name repeats. Only the writable fields present
+-- in desired count (tags as normalised sets, a user by id, null = cleared). Ops, each carrying
+-- `name`: { op = "create", name, fields = { name, … } } for names only in desired, then
 -- { op = "update", name, id, fields = { the changed fields } }, then, with opts.delete_missing,
 -- { op = "delete", name, id } for names only in current; each group sorted by name (bytewise).
+-- With opts.enterprise = false (a deployment without PostHog's Enterprise package) the fields
+-- such a deployment refuses or ignores are left out of every op and listed in `skipped` as
+-- { name, field, reason = "refused" | "ignored" }, sorted by name then field.
 return function(current, desired, opts)
   if opts ~= nil and type(opts) ~= "table" then util.raise("plan: opts must be a table, got " .. type(opts)) end
+  opts = opts or {}
+  if opts.enterprise ~= nil and type(opts.enterprise) ~= "boolean" then
+    util.raise("plan: opts.enterprise must be a boolean, got " .. type(opts.enterprise))
+  end
   local have, err = index(current, "current")
   if not have then return nil, err end
   local want
   want, err = index(desired, "desired")
   if not want then return nil, err end
-  local creates, updates, deletes = {}, {}, {}
+  local creates, updates, deletes, skipped = {}, {}, {}, {}
   for name, d in pairs(want) do
     local c, fields = have[name], {}
     for _, f in ipairs(shape.writable) do
       local v = d[f.name]
       if v ~= nil and (c == nil and v ~= null or c ~= nil and not same(f, c[f.name], v)) then
-        fields[f.name] = wire(f, v)
+        if opts.enterprise == false and f.without_enterprise then
+          skipped[#skipped + 1] = { name = name, field = f.name, reason = f.without_enterprise }
+        else
+          fields[f.name] = wire(f, v)
+        end
       end
     end
     if c == nil then
@@ -97,7 +108,7 @@ return function(current, desired, opts)
       updates[#updates + 1] = { op = "update", name = name, id = c.id, fields = fields }
     end
   end
-  if opts and opts.delete_missing then
+  if opts.delete_missing then
     for name, c in pairs(have) do
       if not want[name] then deletes[#deletes + 1] = { op = "delete", name = name, id = c.id } end
     end
@@ -107,5 +118,9 @@ return function(current, desired, opts)
     sort(group, util.by_name)
     for _, op in ipairs(group) do ops[#ops + 1] = op end
   end
-  return { ops = ops }
+  sort(skipped, function(a, b)
+    if a.name ~= b.name then return a.name < b.name end
+    return a.field < b.field
+  end)
+  return { ops = ops, skipped = skipped }
 end
