@@ -8,9 +8,14 @@ local endpoints = {}
 local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 local TAG_ACTIONS = { add = true, remove = true, set = true }
 
+--- True when `s` is a string shaped like a UUID (any case), as definition ids are.
+function endpoints.is_uuid(s)
+  return type(s) == "string" and s:match(UUID_PATTERN) ~= nil
+end
+
 --- The path of one definition under pipeline `p`, or nil and the reason when `id` is not a UUID.
 function endpoints.id_path(p, id, suffix)
-  if not id:match(UUID_PATTERN) then
+  if not endpoints.is_uuid(id) then
     return nil, "id must be a UUID, got " .. string.format("%q", id:sub(1, 60))
   end
   return p.list_path .. id:lower() .. "/" .. (suffix or "")
@@ -103,7 +108,7 @@ function endpoints.checked_ids(ids)
   if #ids == 0 then return nil, "ids must not be empty" end
   local out = {}
   for i, id in ipairs(ids) do
-    if type(id) ~= "string" or not id:match(UUID_PATTERN) then return nil, "ids[" .. i .. "] is not a UUID" end
+    if not endpoints.is_uuid(id) then return nil, "ids[" .. i .. "] is not a UUID" end
     out[i] = id:lower()
   end
   return out

@@ -4,6 +4,7 @@
 -- the files it reads and writes.
 local core = require "posthog.event_definitions.core"
 local evdefs = require "posthog.event_definitions"
+local endpoints = require "posthog.event_definitions.endpoints"
 local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 
@@ -76,13 +77,8 @@ function session.connect(ctx, args, destructive)
   return client
 end
 
-local UUID = "^" .. ("%x"):rep(8) .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(4)
-  .. "%-" .. ("%x"):rep(12) .. "$"
-
 --- True when ref is shaped like a UUID (then it is always an id, never a name).
-function session.is_uuid(ref)
-  return ref:find(UUID) ~= nil
-end
+session.is_uuid = endpoints.is_uuid
 
 -- The error of a name that by_name did not find, or the error as it came.
 local function not_found(ctx, ref, err)
