@@ -237,11 +237,22 @@ describe("ambiguous outcomes", function()
     assert.matches("by_name/%?name=signed_up$", seen[2].url)
   end)
 
-  it("a create whose answer was lost and that by_name does not find is a plain failure", function()
+  it("a create whose answer was lost and that by_name does not find stays ambiguous (it may be in flight)", function()
     local client = scripted_client({ cut, { status = 404, headers = JSON, body = '{"detail":"Not found."}' } })
     local def, err = client:create { name = "signed_up" }
     assert.is_nil(def)
     assert.equal("transport", err.kind)
+    assert.is_true(err.ambiguous)
+  end)
+
+  it("a write answered 2xx with a body it cannot read is ambiguous; a read is not", function()
+    local garbled = { status = 200, headers = JSON, body = '{"id": tru' }
+    local client = scripted_client({ garbled, garbled })
+    local _, err = client:update(ID, { description = "x" })
+    assert.equal("decode", err.kind)
+    assert.is_true(err.ambiguous)
+    _, err = client:get(ID)
+    assert.equal("decode", err.kind)
     assert.is_nil(err.ambiguous)
   end)
 

@@ -29,6 +29,8 @@ typedef struct transfer {
     CURLcode result;
     long status;                 /* the final response's status code */
     int sent;                    /* whether any byte of the request left (libcurl's count) */
+    int requests;                /* requests libcurl started on a connection: 2 or more when it
+                                    replayed one that died on a stale keep-alive connection */
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
 

@@ -97,7 +97,9 @@ static int length_ok(lua_State *L)
     }
 }
 
-/* Pushes {status, headers, body} for the complete answer of t and returns 1, or pushes
+/* Pushes {status, headers, body, replayed} for the complete answer of t (replayed: libcurl sent
+   the request again after a reused connection died, so an earlier copy may have been applied)
+   and returns 1, or pushes
    nothing, sets *err and returns 0 when its head is malformed or its framing is not one. */
 static int push_response(lua_State *L, transfer *t, const char **err)
 {
@@ -118,6 +120,10 @@ static int push_response(lua_State *L, transfer *t, const char **err)
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, t->resp.data != NULL ? t->resp.data : "", t->resp.len);
     lua_setfield(L, -2, "body");
+    if (t->requests > 1) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "replayed");
+    }
     return 1;
 }
 

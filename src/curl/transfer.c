@@ -45,6 +45,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return t->head.failed ? 0 : len;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* Called by libcurl right before it sends a request on a connection, new or reused: twice in one
+   transfer when it replayed the request after a reused connection died under it. */
+static int on_request(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+    transfer *t = ud;
+
+    t->requests++;
+    return CURL_PREREQFUNC_OK;
+}
+#endif
+
 /* ===== Lifetime ===== */
 
 void transfer_free(transfer *t)
@@ -159,6 +171,10 @@ static void set_options(CURL *e, transfer *t, const char *url, const char *metho
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)t);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_request);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
+#endif
     if (timeout_ms > 0) {
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);

@@ -120,9 +120,23 @@ local function attempt_once(spec, req, ctx, key)
   return value, err
 end
 
--- Whether a failed attempt may have been applied: it was sent and no complete answer came back.
-local function unanswered(err)
-  return (err.kind == "transport" or err.kind == "timeout") and err.sent ~= false
+-- Whether a failed attempt of `spec` may have been applied: it was sent and no complete answer
+-- came back; or a write was answered 2xx with a body that could not be read; or the transport
+-- replayed the request (an earlier copy may have been applied) and the answer is the conflict
+-- that such a copy causes.
+local function maybe_applied(spec, err)
+  if err.kind == "transport" or err.kind == "timeout" then return err.sent ~= false end
+  if spec.method == "GET" then return false end
+  if err.kind == "decode" then
+    return type(err.status) == "number" and err.status >= 200 and err.status < 300
+  end
+  return err.replayed == true and spec.conflict ~= nil and spec.conflict(err)
+end
+
+-- Whether a failed DELETE has done its work: answered 404 after an attempt that may have been
+-- applied, or after the transport replayed it.
+local function deleted(spec, err, ambiguous)
+  return spec.method == "DELETE" and err.status == 404 and (ambiguous or err.replayed == true)
 end
 
 -- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
@@ -140,18 +154,16 @@ function Pipeline:pace(sleep)
   return true
 end
 
--- The outcome of a call whose attempts left it ambiguous (or answered "already exists" after a
--- possible replay), resolved where the spec can tell: `spec.confirm(p, ctx)` returns the value
--- when the call took effect, false when it certainly did not, nil when that stays unknown.
-local function resolve(p, spec, ctx, err, ambiguous)
-  if not spec.confirm then return nil end
-  if not ambiguous and not (err.replayed and spec.conflict and spec.conflict(err)) then return nil end
+-- The value of an ambiguous call when `spec.confirm(p, ctx)` can tell that it took effect, else nil.
+local function resolve(p, spec, ctx, ambiguous)
+  if not (ambiguous and spec.confirm) then return nil end
   return spec.confirm(p, ctx)
 end
 
 --- Runs the call `spec` with pacing and retries. Returns the decoded value, or nil, err.
 -- `ctx` (optional) = {transport, sleep} replaces the pipeline's own, as a batch runner does.
--- An attempt that was sent and got no complete answer makes the call ambiguous: a DELETE then
+-- An attempt that may have been applied (sent and no complete answer, or a write answered 2xx
+-- with an unreadable body) makes the call ambiguous: a DELETE then
 -- answered 404 has done its work; a spec with `confirm` is checked; what stays unknown comes
 -- back with err.ambiguous = true.
 function Pipeline:send(spec, ctx)
@@ -179,16 +191,16 @@ function Pipeline:send(spec, ctx)
     attempt = attempt + 1
     local value, err = attempt_once(spec, req, ctx, self.key)
     if value ~= nil then return value end
-    if ambiguous and spec.method == "DELETE" and err.status == 404 then return true end
-    ambiguous = ambiguous or unanswered(err)
+    if deleted(spec, err, ambiguous) then return true end
+    ambiguous = ambiguous or maybe_applied(spec, err)
     local retryable = retry.should_retry(spec.method, err)
     err.retryable = retryable
     local too_long = err.retry_after and err.retry_after > o.max_retry_wait
     if not retryable or too_long or attempt > o.max_retries then
-      local resolved = resolve(self, spec, ctx, err, ambiguous)
+      local resolved = resolve(self, spec, ctx, ambiguous)
       if resolved then return resolved end
       err.attempts, err.method, err.path = attempt, spec.method, shown_path
-      err.ambiguous = (ambiguous and resolved == nil) or nil
+      err.ambiguous = ambiguous or nil
       err.sent, err.replayed = nil, nil
       return nil, self:error(err)
     end

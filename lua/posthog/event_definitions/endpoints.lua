@@ -50,16 +50,14 @@ local function same_value(field, have, sent)
 end
 
 -- The `confirm` of a create (see call.lua): the definition named as sent, when it exists with
--- every field that was sent; false when there is none; nil when that cannot be told.
+-- every field that was sent; else nil. A 404 proves nothing: the lost POST may still be in flight
+-- on the server.
 local function confirm_create(fields)
   return function(p, ctx)
     if type(fields.name) ~= "string" then return nil end
-    local def, err = p:send({ method = "GET", path = p.list_path .. "by_name/", query = { name = fields.name },
+    local def = p:send({ method = "GET", path = p.list_path .. "by_name/", query = { name = fields.name },
       shape = "definition" }, ctx)
-    if not def then
-      if err.status == 404 then return false end
-      return nil
-    end
+    if not def then return nil end
     for field, sent in pairs(fields) do
       if not same_value(field, def[field], sent) then return nil end
     end

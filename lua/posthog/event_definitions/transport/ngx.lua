@@ -44,9 +44,10 @@ local function oversize(max_bytes)
 end
 
 -- A transport failure: kind "transport" or "timeout", and whether the request may have left.
--- An answer over max_response_bytes is not worth retrying (retryable = false).
+-- An answer over max_response_bytes, or with a head or line over its limit, is not worth
+-- retrying (retryable = false): it would be as large again.
 local function failure(err, sent, detail)
-  local too_large = err:find("max_response_bytes", 1, true) ~= nil
+  local too_large = err:find("max_response_bytes", 1, true) ~= nil or err:find("too long", 1, true) ~= nil
   return { kind = err == "timeout" and "timeout" or "transport", sent = sent, detail = detail,
     retryable = not too_large }
 end
