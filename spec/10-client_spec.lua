@@ -172,6 +172,22 @@ describe("retries", function()
     assert.same({ 2 }, clock.slept)
   end)
 
+  it("take a 429 without Retry-After as Retry-After: 60, slept only when max_retry_wait allows", function()
+    local client, seen, clock = scripted_client({
+      { status = 429, body = THROTTLED },
+      { status = 200, body = DEF },
+    })
+    assert.equal(ID, assert(client:get(ID)).id)
+    assert.equal(2, #seen)
+    assert.same({ 60 }, clock.slept)
+    local impatient, seen2, clock2 = scripted_client({ { status = 429, body = THROTTLED } }, { max_retry_wait = 59 })
+    local _, err = impatient:get(ID)
+    assert.equal(429, err.status)
+    assert.equal(60, err.retry_after)
+    assert.equal(1, #seen2)
+    assert.same({}, clock2.slept)
+  end)
+
   it("return a too-long Retry-After at once", function()
     local client, seen, clock = scripted_client({
       { status = 429, headers = { ["retry-after"] = "3600" }, body = THROTTLED },
