@@ -119,8 +119,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@examples/run-demo
 
-## bench: benchmarks against peers, side by side in one run (see BENCHMARKS.md).
+## bench: benchmarks against peers, side by side in one run (see BENCHMARKS.md). BENCH_PACKAGES:
+## what only the benchmarks need (the listing's peers and wrk), installed as deps installs.
+BENCH_PACKAGES := lua-curl wrk python3
 bench: deps
+	@$(MAKE) --no-print-directory DEB_PACKAGES="$(BENCH_PACKAGES)" deps
 	@$(MAKE) --no-print-directory all
 	@bench/run
 

@@ -1,0 +1,394 @@
+-- bench/list.lua: listing every event definition of a project (20,000 by default) from a local
+-- fake server, this project against its peers and against the limits, side by side in one run.
+--
+--   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' lua5.4 bench/list.lua [runs] [definitions]
+--   lua5.4 bench/list.lua --serve [runs] [definitions]   (only the server, until Enter is pressed)
+--   (runs: 7 by default; bench/run sets the paths; run from the repository's root)
+--
+-- The server is nginx serving pre-encoded pages (~700 bytes per definition, shaped like
+-- bench/decode.lua's) as static files from its own prefix on a free loopback port:
+-- GET /api/projects/1/event_definitions/?limit=N&offset=M[&ordering=name] answers
+-- {"count":…,"next":…,"previous":null,"results":[…]} with `next` links on the same host. Each
+-- contestant lists everything in its own process, at 100 and at 1,000 definitions a page; the
+-- rounds alternate the contestants' order and the table shows medians. The limits: the transfer
+-- floor (one curl process fetching every page on one connection, its transfers' time_total
+-- summed) plus the decode floor (cjson.decode of every page body in one Lua 5.4 process); for
+-- comparison, the same with this project's C decoder (core.decode).
+-- Prints "target met/missed" lines; exits 1 only when a contestant fails or lists a wrong count.
+
+local socket = require "socket"
+
+local SERVE = arg and arg[1] == "--serve"
+if SERVE then table.remove(arg, 1) end
+local RUNS = tonumber(arg and arg[1]) or 7
+local TOTAL = tonumber(arg and arg[2]) or 20000
+local SIZES = { 100, 1000 }
+local LIST_PATH = "/api/projects/1/event_definitions/"
+
+-- Shell helpers ---------------------------------------------------------------------------------
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- The output of `cmd` and whether it exited 0.
+local function sh(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok == true
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(text))
+  assert(f:close())
+end
+
+local function median(list)
+  local sorted = {}
+  for i, v in ipairs(list) do sorted[i] = v end
+  table.sort(sorted)
+  local n = #sorted
+  if n % 2 == 1 then return sorted[(n + 1) // 2] end
+  return (sorted[n // 2] + sorted[n // 2 + 1]) / 2
+end
+
+-- The pages -------------------------------------------------------------------------------------
+
+-- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
+local function uuid(n)
+  return string.format("0190c6a2-%04x-7000-9c1d-%012x", n % 65536, n * 7919)
+end
+
+local function user(n)
+  local first = ({ "Ada", "Grace", "Linus", "Barbara", "Ken" })[n % 5 + 1]
+  return string.format(
+    '{"id":%d,"uuid":"%s","distinct_id":"%s","first_name":"%s","last_name":"Example",' ..
+    '"email":"%s.%d@example.com","is_email_verified":%s,"hedgehog_config":null,' ..
+    '"role_at_organization":"engineering"}',
+    n, uuid(n + 100000), string.format("x%015d", n * 31), first, first:lower(), n, n % 3 == 0 and "true" or "false")
+end
+
+local function stamp(n)
+  return string.format("2024-%02d-%02dT%02d:%02d:%02d.%06dZ",
+    n % 12 + 1, n % 28 + 1, n % 24, n % 60, (n * 7) % 60, n * 997 % 1000000)
+end
+
+local function definition(i)
+  local verified = i % 4 == 0
+  return table.concat {
+    '{"id":"', uuid(i), '","name":"event_', string.format("%05d", i), '_signed_up"',
+    ',"owner":', i % 2 == 0 and "null" or user(i % 50 + 1),
+    ',"description":"Fired when a visitor completes the newsletter form (variant ', i % 7, ')."',
+    ',"created_at":"', stamp(i), '","updated_at":"', stamp(i + 1), '"',
+    ',"updated_by":null',
+    ',"last_seen_at":', i % 5 == 0 and "null" or ('"' .. stamp(i + 2) .. '"'),
+    ',"verified":', verified and "true" or "false",
+    ',"verified_at":', verified and ('"' .. stamp(i + 3) .. '"') or "null",
+    ',"verified_by":null,"hidden":', i % 9 == 0 and "true" or "false",
+    ',"enforcement_mode":"allow","primary_property":', i % 2 == 0 and '"$current_url"' or "null",
+    ',"is_action":false,"post_to_slack":false',
+    ',"default_columns":', i % 6 == 0 and '["event","person","timestamp"]' or "[]",
+    ',"media_preview_urls":[]',
+    ',"tags":["marketing","newsletter"', i % 2 == 0 and ',"web"' or "", "]}",
+  }
+end
+
+local DEFINITIONS = {}
+local definition_bytes = 0
+for i = 1, TOTAL do
+  DEFINITIONS[i] = definition(i)
+  definition_bytes = definition_bytes + #DEFINITIONS[i]
+end
+
+-- The URL of the page at `offset` (the first page has none, as clients ask it).
+local function page_url(base, size, offset)
+  local query = offset and ("limit=%d&offset=%d&ordering=name"):format(size, offset) or
+    ("limit=%d&ordering=name"):format(size)
+  return base .. LIST_PATH .. "?" .. query
+end
+
+-- Writes DIR/www/pages/SIZE/OFFSET.json for each page size.
+local function write_pages(dir, base)
+  for _, size in ipairs(SIZES) do
+    local folder = dir .. "/www/pages/" .. size
+    assert(select(2, sh("mkdir -p " .. quote(folder))), "mkdir " .. folder)
+    for offset = 0, TOTAL - 1, size do
+      local last = math.min(offset + size, TOTAL)
+      local nxt = last < TOTAL and '"' .. page_url(base, size, last) .. '"' or "null"
+      local body = table.concat { '{"count":', TOTAL, ',"next":', nxt, ',"previous":null,"results":[',
+        table.concat(DEFINITIONS, ",", offset + 1, last), "]}" }
+      write_file(folder .. "/" .. offset .. ".json", body)
+    end
+  end
+  -- nginx's workers run as nobody: everything must be world-readable.
+  assert(select(2, sh("chmod -R a+rX " .. quote(dir))), "chmod " .. dir)
+end
+
+-- The server --------------------------------------------------------------------------------------
+
+local NGINX_CONF = [[
+worker_processes 1;
+daemon on;
+pid "@DIR@/nginx.pid";
+error_log "@DIR@/logs/error.log" warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server_tokens off;
+    types { }
+    default_type application/json;
+    etag off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 75s;
+    client_body_temp_path "@DIR@/tmp/body";
+    proxy_temp_path "@DIR@/tmp/proxy";
+    fastcgi_temp_path "@DIR@/tmp/fastcgi";
+    uwsgi_temp_path "@DIR@/tmp/uwsgi";
+    scgi_temp_path "@DIR@/tmp/scgi";
+    map $arg_limit $page_limit { "~^[0-9]+$" $arg_limit; default none; }
+    map $arg_offset $page_offset { "" 0; "~^[0-9]+$" $arg_offset; default none; }
+    server {
+        listen 127.0.0.1:@PORT@;
+        root "@DIR@/www";
+        location = @LIST_PATH@ { try_files /pages/$page_limit/$page_offset.json =404; }
+        location / { return 404; }
+    }
+}
+]]
+
+-- A port nothing listens on (the kernel's choice, released at once).
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function nginx_pid(dir)
+  local f = io.open(dir .. "/nginx.pid", "r")
+  if not f then return nil end
+  local pid = tonumber(f:read("l"))
+  f:close()
+  return pid
+end
+
+-- Stops the nginx of `dir` by its pid (QUIT, then TERM, then KILL) and waits for it.
+local function stop_server(dir)
+  local pid = nginx_pid(dir)
+  if not pid then return end
+  for _, signal in ipairs { "QUIT", "TERM", "KILL" } do
+    sh(("kill -%s %d 2>/dev/null"):format(signal, pid))
+    for _ = 1, 50 do
+      if not select(2, sh(("kill -0 %d 2>/dev/null"):format(pid))) then return end
+      socket.sleep(0.1)
+    end
+  end
+end
+
+-- Starts nginx on a free port with freshly written pages; returns its base URL.
+local function start_server(dir)
+  local nginx = sh("command -v nginx || echo /usr/sbin/nginx"):gsub("%s+$", "")
+  assert(select(2, sh("mkdir -p " .. quote(dir .. "/logs") .. " " .. quote(dir .. "/tmp"))))
+  for _ = 1, 5 do
+    local port = free_port()
+    local base = "http://127.0.0.1:" .. port
+    write_pages(dir, base)
+    local conf = NGINX_CONF:gsub("@(%u+_?%u*)@", { DIR = dir, PORT = tostring(port), LIST_PATH = LIST_PATH })
+    write_file(dir .. "/nginx.conf", conf)
+    local out, ok = sh(("%s -p %s -c %s -e %s 2>&1"):format(quote(nginx), quote(dir .. "/"),
+      quote(dir .. "/nginx.conf"), quote(dir .. "/logs/error.log")))
+    if ok then
+      for _ = 1, 50 do
+        local code = sh("curl -s -o /dev/null -w '%{http_code}' " .. quote(page_url(base, SIZES[1])))
+        if code == "200" then return base end
+        socket.sleep(0.1)
+      end
+      stop_server(dir)
+      error("nginx started but does not serve the pages; see " .. dir .. "/logs/error.log")
+    elseif not out:find("Address already in use", 1, true) then
+      error("nginx did not start: " .. out)
+    end
+  end
+  error("nginx: no free port")
+end
+
+-- wrk against the first page of `size`: requests/s and transfer/s.
+local function server_rate(base, size)
+  local out, ok = sh("wrk -t1 -c4 -d2s -H 'Authorization: Bearer phx_bench' " .. quote(page_url(base, size, 0)))
+  if not ok then return nil end
+  return tonumber(out:match("Requests/sec:%s*([%d.]+)")), out:match("Transfer/sec:%s*(%S+)")
+end
+
+-- The contestants ---------------------------------------------------------------------------------
+
+local function project(interpreter, cpath, mode)
+  return function(base, size)
+    return ("LUA_CPATH=%s %s bench/list/project.lua %s %d %s"):format(quote(cpath), interpreter, quote(base), size,
+      mode)
+  end
+end
+
+local CONTESTANTS = {
+  { name = "this project, client:all (Lua 5.4)", project = true, cmd = project("lua5.4", "build/5.4/?.so;;", "all") },
+  { name = "this project, client:all (LuaJIT)", cmd = project("luajit", "build/jit/?.so;;", "all") },
+  { name = "this project, client:each (Lua 5.4)", cmd = project("lua5.4", "build/5.4/?.so;;", "each") },
+  { name = "LuaSocket socket.http + lua-cjson (Lua 5.4)", peer = true,
+    cmd = function(base, size) return "lua5.4 bench/list/luasocket.lua " .. quote(page_url(base, size)) end },
+  { name = "lua-curl easy + lua-cjson (LuaJIT)", peer = true,
+    cmd = function(base, size) return "luajit bench/list/luacurl.lua " .. quote(page_url(base, size)) end },
+  { name = "Python 3 http.client + json", peer = true,
+    cmd = function(base, size)
+      return "/usr/bin/python3 -B bench/list/http_client.py " .. quote(page_url(base, size))
+    end },
+}
+
+-- Runs one contestant once: seconds.
+local function run_contestant(c, base, size)
+  local cmd = c.cmd(base, size)
+  local out, ok = sh("env LUA_PATH='lua/?.lua;lua/?/init.lua;;' " .. cmd .. " 2>&1")
+  local seconds, count = out:match("^(%d+%.%d+) (%d+)\n$")
+  if not (ok and seconds) then error(c.name .. " failed:\n" .. cmd .. "\n" .. out, 0) end
+  if tonumber(count) ~= TOTAL then error(("%s listed %s definitions, not %d"):format(c.name, count, TOTAL), 0) end
+  return tonumber(seconds)
+end
+
+-- The transfer floor: one curl process fetching every page of `size` on one connection; the sum
+-- of its transfers' time_total.
+local function transfer_floor(dir, base, size)
+  local lines = { "silent", "fail", 'header = "Authorization: Bearer phx_bench"',
+    'write-out = "%{time_total} %{num_connects}\\n"' }
+  for offset = 0, TOTAL - 1, size do
+    lines[#lines + 1] = ('url = "%s"'):format(page_url(base, size, offset > 0 and offset or nil))
+    lines[#lines + 1] = 'output = "/dev/null"'
+  end
+  local config = dir .. "/curl-" .. size .. ".conf"
+  write_file(config, table.concat(lines, "\n") .. "\n")
+  local out, ok = sh("curl -K " .. quote(config))
+  assert(ok, "curl failed: " .. out)
+  local seconds, transfers, connects = 0, 0, 0
+  for t, n in out:gmatch("([%d.]+) (%d+)\n") do
+    seconds, transfers, connects = seconds + tonumber(t), transfers + 1, connects + tonumber(n)
+  end
+  assert(transfers == math.ceil(TOTAL / size), "curl made " .. transfers .. " transfers")
+  assert(connects == 1, "curl opened " .. connects .. " connections")
+  return seconds
+end
+
+-- The decode floor: every page body of `size` decoded in one Lua 5.4 process, by cjson.decode
+-- (the floor) or by this project's core.decode (for comparison).
+local function decode_floor(dir, size, decoder)
+  return run_contestant({ name = "decode floor (" .. decoder .. ")", cmd = function()
+    return ("LUA_CPATH='build/5.4/?.so;;' lua5.4 bench/list/decode_floor.lua %s %d %d %s"):format(
+      quote(dir .. "/www/pages"), size, TOTAL, decoder)
+  end }, nil, size)
+end
+
+-- The run -----------------------------------------------------------------------------------------
+
+local function version(cmd, pattern)
+  return (sh(cmd .. " 2>&1"):match(pattern)) or "?"
+end
+
+local function bench(dir)
+  local base = start_server(dir)
+  local sizes_text = {}
+  for _, size in ipairs(SIZES) do
+    local rate, transfer = server_rate(base, size)
+    sizes_text[#sizes_text + 1] = rate and ("%d-definition pages %.0f req/s (%s)"):format(size, rate, transfer)
+      or ("%d-definition pages: wrk not found"):format(size)
+  end
+  print(("server: nginx %s static pages on %s; wrk -t1 -c4 -d2s: %s"):format(
+    version("nginx -v", "nginx/(%S+)"), base, table.concat(sizes_text, ", ")))
+  print(("versions: %s, LuaJIT %s, libcurl %s, Python %s; %d runs, medians"):format(
+    version("lua5.4 -v", "^(Lua %S+)"), version("luajit -v", "^LuaJIT (%S+)"),
+    version("curl --version", "libcurl/(%S+)"), version("/usr/bin/python3 --version", "Python (%S+)"), RUNS))
+
+  local times = {}  -- times[size][name] = {seconds…}
+  for _, size in ipairs(SIZES) do
+    times[size] = { transfer = {}, decode = {}, core_decode = {} }
+    for _, c in ipairs(CONTESTANTS) do times[size][c.name] = {} end
+  end
+  -- One untimed round first (page cache, sockets), then RUNS rounds in rotating order.
+  for round = 0, RUNS do
+    for _, size in ipairs(SIZES) do
+      for k = 1, #CONTESTANTS do
+        local c = CONTESTANTS[(k + round - 1) % #CONTESTANTS + 1]
+        local seconds = run_contestant(c, base, size)
+        if round > 0 then table.insert(times[size][c.name], seconds) end
+      end
+      local transfer, decode = transfer_floor(dir, base, size), decode_floor(dir, size, "cjson")
+      local core_decode = decode_floor(dir, size, "core")
+      if round > 0 then
+        table.insert(times[size].transfer, transfer)
+        table.insert(times[size].decode, decode)
+        table.insert(times[size].core_decode, core_decode)
+      end
+    end
+  end
+
+  local med = {}
+  for _, size in ipairs(SIZES) do
+    med[size] = {}
+    for name, list in pairs(times[size]) do med[size][name] = median(list) end
+    med[size].limit = med[size].transfer + med[size].decode
+  end
+  local ours
+  for _, c in ipairs(CONTESTANTS) do if c.project then ours = c.name end end
+
+  local header, rule = { "| contestant |" }, { "|---|" }
+  for _, size in ipairs(SIZES) do
+    local pages = math.ceil(TOTAL / size)
+    header[#header + 1] = (" %d pages of %d | vs project | vs limit |"):format(pages, size)
+    rule[#rule + 1] = "---:|---:|---:|"
+  end
+  print(("Listing %d definitions (%d bytes each on average), median of %d runs:"):format(
+    TOTAL, definition_bytes // TOTAL, RUNS))
+  print(table.concat(header))
+  print(table.concat(rule))
+  local rows = {}
+  for _, c in ipairs(CONTESTANTS) do rows[#rows + 1] = { c.name, c.name } end
+  rows[#rows + 1] = { "limit: transfer floor (one curl process, one connection)", "transfer" }
+  rows[#rows + 1] = { "limit: decode floor (cjson.decode of every page, Lua 5.4)", "decode" }
+  rows[#rows + 1] = { "limit (transfer + decode)", "limit" }
+  rows[#rows + 1] = { "for comparison: this project's core.decode of every page (Lua 5.4)", "core_decode" }
+  for _, row in ipairs(rows) do
+    local cells = { "| " .. row[1] .. " |" }
+    for _, size in ipairs(SIZES) do
+      local t = med[size][row[2]]
+      cells[#cells + 1] = (" %.1f ms | %.2fx | %.2fx |"):format(t * 1000, t / med[size][ours], t / med[size].limit)
+    end
+    print(table.concat(cells))
+  end
+
+  for _, size in ipairs(SIZES) do
+    local fastest, fastest_name = math.huge, nil
+    for _, c in ipairs(CONTESTANTS) do
+      if c.peer and med[size][c.name] < fastest then fastest, fastest_name = med[size][c.name], c.name end
+    end
+    local speedup = fastest / med[size][ours]
+    local pages = math.ceil(TOTAL / size)
+    print(("target %s: this project's speed-up over the fastest peer (%s) at %d pages of %d: %.2fx "
+      .. "(target >= 2x)"):format(speedup >= 2 and "met" or "missed", fastest_name, pages, size, speedup))
+    local of_limit = med[size][ours] / med[size].limit
+    print(("target %s: this project at %.2fx the limit at %d pages of %d (target <= 1.0x)")
+      :format(of_limit <= 1.0 and "met" or "missed", of_limit, pages, size))
+  end
+end
+
+local dir = sh("mktemp -d"):gsub("%s+$", "")
+assert(dir ~= "", "mktemp -d failed")
+local function serve(d)
+  local base = start_server(d)
+  print(("serving %d definitions: %s (Enter stops the server)"):format(TOTAL, page_url(base, SIZES[1])))
+  io.read("l")
+end
+
+local ok, err = pcall(SERVE and serve or bench, dir)
+stop_server(dir)
+sh("rm -rf " .. quote(dir))
+if not ok then
+  io.stderr:write("bench/list.lua: ", tostring(err), "\n")
+  os.exit(1)
+end
