@@ -335,6 +335,20 @@ describe("core.decode", function()
     end
   end)
 
+  it("finds a bad byte at any offset of a long ASCII string, and passes good sequences there", function()
+    local ascii = ("abcdefgh"):rep(3)
+    for at = 0, #ascii do
+      local head, tail = ascii:sub(1, at), ascii:sub(at + 1)
+      for _, bad in ipairs { "\255", "\192\128", "\237\160\128", "\226\130" } do
+        local v, err = core.decode('"' .. head .. bad .. tail .. '"')
+        assert.is_nil(v, at)
+        assert.matches("UTF%-?8", err.detail)
+        assert.is_nil(core.encode(head .. bad .. tail))
+      end
+      assert.equal(head .. "\226\130\172" .. tail, core.decode('"' .. head .. "\226\130\172" .. tail .. '"'))
+    end
+  end)
+
   -- issue 9: 1e400 is no double; an integer field past 64 bits is no integer
   it("refuses numbers beyond the range of a double", function()
     for _, text in ipairs({ "1e400", "-1e400", "[1,2e308]", '{"x":' .. ("9"):rep(400) .. "}",
