@@ -16,7 +16,6 @@
 -- comparison, the same with this project's C decoder (core.decode).
 -- Prints "target met/missed" lines; exits 1 only when a contestant fails or lists a wrong count.
 
-local socket = require "socket"
 
 local SERVE = arg and arg[1] == "--serve"
 if SERVE then table.remove(arg, 1) end
@@ -25,32 +24,8 @@ local TOTAL = tonumber(arg and arg[2]) or 20000
 local SIZES = { 100, 1000 }
 local LIST_PATH = "/api/projects/1/event_definitions/"
 
--- Shell helpers ---------------------------------------------------------------------------------
-
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
--- The output of `cmd` and whether it exited 0.
-local function sh(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok == true
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
-
-local function median(list)
-  local sorted = {}
-  for i, v in ipairs(list) do sorted[i] = v end
-  table.sort(sorted)
-  local n = #sorted
-  if n % 2 == 1 then return sorted[(n + 1) // 2] end
-  return (sorted[n // 2] + sorted[n // 2 + 1]) / 2
-end
+local support = require "bench.support"
+local quote, sh, write_file, median = support.quote, support.sh, support.write_file, support.median
 
 -- The pages -------------------------------------------------------------------------------------
 
@@ -158,61 +133,17 @@ http {
 }
 ]]
 
--- A port nothing listens on (the kernel's choice, released at once).
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
-local function nginx_pid(dir)
-  local f = io.open(dir .. "/nginx.pid", "r")
-  if not f then return nil end
-  local pid = tonumber(f:read("l"))
-  f:close()
-  return pid
-end
-
--- Stops the nginx of `dir` by its pid (QUIT, then TERM, then KILL) and waits for it.
-local function stop_server(dir)
-  local pid = nginx_pid(dir)
-  if not pid then return end
-  for _, signal in ipairs { "QUIT", "TERM", "KILL" } do
-    sh(("kill -%s %d 2>/dev/null"):format(signal, pid))
-    for _ = 1, 50 do
-      if not select(2, sh(("kill -0 %d 2>/dev/null"):format(pid))) then return end
-      socket.sleep(0.1)
-    end
-  end
-end
-
 -- Starts nginx on a free port with freshly written pages; returns its base URL.
 local function start_server(dir)
-  local nginx = sh("command -v nginx || echo /usr/sbin/nginx"):gsub("%s+$", "")
-  assert(select(2, sh("mkdir -p " .. quote(dir .. "/logs") .. " " .. quote(dir .. "/tmp"))))
-  for _ = 1, 5 do
-    local port = free_port()
+  return support.start_nginx(dir, function(port)
     local base = "http://127.0.0.1:" .. port
     write_pages(dir, base)
-    local conf = NGINX_CONF:gsub("@(%u+_?%u*)@", { DIR = dir, PORT = tostring(port), LIST_PATH = LIST_PATH })
-    write_file(dir .. "/nginx.conf", conf)
-    local out, ok = sh(("%s -p %s -c %s -e %s 2>&1"):format(quote(nginx), quote(dir .. "/"),
-      quote(dir .. "/nginx.conf"), quote(dir .. "/logs/error.log")))
-    if ok then
-      for _ = 1, 50 do
-        local code = sh("curl -s -o /dev/null -w '%{http_code}' " .. quote(page_url(base, SIZES[1])))
-        if code == "200" then return base end
-        socket.sleep(0.1)
-      end
-      stop_server(dir)
-      error("nginx started but does not serve the pages; see " .. dir .. "/logs/error.log")
-    elseif not out:find("Address already in use", 1, true) then
-      error("nginx did not start: " .. out)
-    end
-  end
-  error("nginx: no free port")
+    return (NGINX_CONF:gsub("@(%u+_?%u*)@", { DIR = dir, PORT = tostring(port), LIST_PATH = LIST_PATH }))
+  end, function(base)
+    return sh("curl -s -o /dev/null -w '%{http_code}' " .. quote(page_url(base, SIZES[1]))) == "200"
+  end)
 end
+local stop_server = support.stop_nginx
 
 -- wrk against the first page of `size`: requests/s and transfer/s.
 local function server_rate(base, size)
@@ -377,8 +308,7 @@ local function bench(dir)
   end
 end
 
-local dir = sh("mktemp -d"):gsub("%s+$", "")
-assert(dir ~= "", "mktemp -d failed")
+local dir = support.tmpdir()
 local function serve(d)
   local base = start_server(d)
   print(("serving %d definitions: %s (Enter stops the server)"):format(TOTAL, page_url(base, SIZES[1])))

@@ -1,0 +1,105 @@
+-- bench/support.lua: what the benchmarks share: shell helpers, medians, and an nginx of their
+-- own on a free loopback port (its own prefix, stopped by its pid; never the system's).
+local socket = require "socket"
+
+local support = {}
+
+--- `s` quoted for the shell.
+function support.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local quote = support.quote
+
+--- The output of `cmd` and whether it exited 0.
+function support.sh(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok == true
+end
+local sh = support.sh
+
+--- Writes `text` to `path`, raising on failure.
+function support.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(text))
+  assert(f:close())
+end
+
+--- The median of a list of numbers.
+function support.median(list)
+  local sorted = {}
+  for i, v in ipairs(list) do sorted[i] = v end
+  table.sort(sorted)
+  local n = #sorted
+  if n % 2 == 1 then return sorted[(n + 1) // 2] end
+  return (sorted[n // 2] + sorted[n // 2 + 1]) / 2
+end
+
+--- A new temporary directory, world-readable (nginx's workers run as nobody).
+function support.tmpdir()
+  local dir = sh("mktemp -d"):gsub("%s+$", "")
+  assert(dir ~= "", "mktemp -d failed")
+  assert(select(2, sh("chmod 755 " .. quote(dir))))
+  return dir
+end
+
+-- A port nothing listens on (the kernel's choice, released at once).
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function nginx_pid(dir)
+  local f = io.open(dir .. "/nginx.pid", "r")
+  if not f then return nil end
+  local pid = tonumber(f:read("l"))
+  f:close()
+  return pid
+end
+
+--- Stops the nginx of `dir` by its pid (QUIT, then TERM, then KILL) and waits for it.
+function support.stop_nginx(dir)
+  local pid = nginx_pid(dir)
+  if not pid then return end
+  for _, signal in ipairs { "QUIT", "TERM", "KILL" } do
+    sh(("kill -%s %d 2>/dev/null"):format(signal, pid))
+    for _ = 1, 50 do
+      if not select(2, sh(("kill -0 %d 2>/dev/null"):format(pid))) then return end
+      socket.sleep(0.1)
+    end
+  end
+end
+
+--- The load_module lines of Debian's Lua module for nginx (NDK first), absolute.
+support.LUA_MODULES = "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+  .. "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
+
+--- Starts nginx with prefix `dir` on a free loopback port: `conf(port)` gives the text of
+-- nginx.conf (which must write its pid to dir/nginx.pid and its error log under dir/logs);
+-- `probe(base)` is true once the server answers as it should. Returns the base URL.
+function support.start_nginx(dir, conf, probe)
+  local nginx = sh("command -v nginx || echo /usr/sbin/nginx"):gsub("%s+$", "")
+  assert(select(2, sh("mkdir -p " .. quote(dir .. "/logs") .. " " .. quote(dir .. "/tmp"))))
+  for _ = 1, 5 do
+    local port = free_port()
+    local base = "http://127.0.0.1:" .. port
+    support.write_file(dir .. "/nginx.conf", conf(port))
+    assert(select(2, sh("chmod -R a+rX " .. quote(dir))))
+    local out, ok = sh(("%s -p %s -c %s -e %s 2>&1"):format(quote(nginx), quote(dir .. "/"),
+      quote(dir .. "/nginx.conf"), quote(dir .. "/logs/error.log")))
+    if ok then
+      for _ = 1, 50 do
+        if probe(base) then return base end
+        socket.sleep(0.1)
+      end
+      support.stop_nginx(dir)
+      error("nginx started but does not answer; see " .. dir .. "/logs/error.log")
+    elseif not out:find("Address already in use", 1, true) then
+      error("nginx did not start: " .. out)
+    end
+  end
+  error("nginx: no free port")
+end
+
+return support
