@@ -11,11 +11,14 @@ YAJL_CFLAGS  = $(shell pkg-config --cflags yajl 2>/dev/null)
 YAJL_LIBS    = $(shell pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 CURL_CFLAGS  = $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS    = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+HIREDIS_CFLAGS = $(shell pkg-config --cflags hiredis 2>/dev/null)
+HIREDIS_LIBS   = $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 HEADERS     := $(wildcard src/*.h src/*/*.h)
 # The sans-IO core links yajl only; the libcurl driver links libcurl only. Both compile the
 # buffer and the header normalisation (hidden symbols, so each .so has its own copy).
 CORE_SOURCES := src/core.c src/clock.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
 CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
+REDIS_SOURCES := $(wildcard src/redis/*.c)
 
 lua_inc_5.4 := /usr/include/lua5.4
 lua_inc_5.1 := /usr/include/lua5.1
@@ -25,13 +28,14 @@ lua_bin_5.1 := lua5.1
 lua_bin_jit := luajit
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
-  lua-busted luarocks libcurl4-openssl-dev libyajl-dev pkg-config nginx libnginx-mod-http-lua \
+  lua-busted luarocks libcurl4-openssl-dev libyajl-dev libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
   lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl
 
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
+hiredis_so = $(BUILD)/$(1)/posthog/event_definitions/hiredis.so
 faults_so  = $(BUILD)/$(1)/alloc_faults.so
-MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call faults_so,$(v)))
+MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call faults_so,$(v)))
 
 .PHONY: all deps test demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
 all: $(MODULES)
@@ -46,6 +50,10 @@ $(call libcurl_so,$(1)): $(CURL_SOURCES) $(HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(CURL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
 	  $$(CURL_SOURCES) $$(CURL_LIBS)
+$(call hiredis_so,$(1)): $(REDIS_SOURCES) src/compat.h Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(HIREDIS_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
+	  $$(REDIS_SOURCES) $$(HIREDIS_LIBS)
 # test only (spec/04-alloc_faults_spec.lua), never installed
 $(call faults_so,$(1)): spec/support/alloc_faults.c src/compat.h Makefile
 	@mkdir -p $$(dir $$@)
