@@ -83,13 +83,18 @@ end
 
 --- Like the host-local logs' acquire: counts one request and returns 0 when every window of
 -- `limits` allows it, else returns the seconds to wait and counts nothing. Redis decides, with
--- its own clock; `now` serves the host-local log. When Redis fails: with `required`, returns
--- nil and why; otherwise the host-local log decides for the cool-down.
+-- its own clock, after the host-local log (at `now`) has agreed, which then records the request
+-- too. When Redis fails: with `required`, returns nil and why; otherwise the host-local log
+-- decides alone for the cool-down.
 function RedisLog:acquire(limits, now)
-  local state, cfg = self.state, self.cfg
+  local state, cfg, fallback = self.state, self.cfg, self.fallback
   if state.down_until and not cfg.required and core.monotonic() < state.down_until then
-    return self.fallback:acquire(limits, now)
+    return fallback:acquire(limits, now)
   end
+  -- This host's own requests never exceed the limits either (a Redis that lost its data, or
+  -- the return from a fallback): asked first, without counting.
+  local local_wait = fallback:wait(limits, now)
+  if local_wait > 0 then return local_wait end
   local args = {}
   for name, n in pairs(limits) do
     local window = WINDOW_SECONDS[name]
@@ -105,7 +110,7 @@ function RedisLog:acquire(limits, now)
       log("Redis at " .. self.server .. " answers again; pacing is shared through it")
     end
     if reply > 0 then return reply / 1e6 end
-    self.fallback:acquire(limits, now) -- best effort: the host's own view, should Redis fail
+    fallback:record(now)
     return 0
   end
   why = scrub(reply == nil and why or "unexpected reply from the pacing script", cfg.password)
@@ -114,7 +119,7 @@ function RedisLog:acquire(limits, now)
   state.down_until = core.monotonic() + cooldown
   log("Redis at " .. self.server .. " failed (" .. why .. "); pacing on this host alone for "
     .. cooldown .. " s")
-  return self.fallback:acquire(limits, now)
+  return fallback:acquire(limits, now)
 end
 
 return pacing_redis
