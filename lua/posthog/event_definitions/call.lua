@@ -142,15 +142,17 @@ end
 -- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
 -- wait when that would be longer than max_retry_wait, or nil, nil and why when the windows
 -- cannot be had (Redis failed with rate_limit.redis_required). The windows are asked again
--- after each sleep, since other calls sharing the key may have gone out meanwhile.
+-- after each sleep, since other calls sharing the key may have gone out meanwhile, unless the
+-- wait was a reservation (Redis counted the request for its end).
 function Pipeline:pace(sleep)
-  local log = self.log
+  local log, max_wait = self.log, self.options.max_retry_wait
   if not log then return true end
-  local wait, why = log:acquire(self.limits, self.now())
+  local wait, why, reserved = log:acquire(self.limits, self.now(), max_wait)
   while wait and wait > 0 do
-    if wait > self.options.max_retry_wait then return nil, wait end
+    if wait > max_wait then return nil, wait end
     sleep(wait)
-    wait, why = log:acquire(self.limits, self.now())
+    if reserved then return true end -- counted for the end of that wait (pacing_redis)
+    wait, why, reserved = log:acquire(self.limits, self.now(), max_wait)
   end
   if not wait then return nil, nil, why end
   return true

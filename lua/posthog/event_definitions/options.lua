@@ -42,6 +42,8 @@ options.TUNING = {
   -- pacing through Redis
   redis_timeout = 0.5,        -- seconds: connect, send and read of one Redis command
   redis_cooldown = 30,        -- seconds of host-local pacing after Redis failed
+  redis_window_margin = 0.05, -- seconds added to each window in Redis: the spread, between hosts
+                              -- and requests, of the time from the decision to PostHog's count
   redis_keepalive_ms = 30000, -- idle Redis connections kept in the nginx cosocket pool
   redis_pool_size = 32,       -- idle Redis connections per worker and server
 }
