@@ -135,7 +135,7 @@ describe("rate_limit.redis options", function()
   end)
 end)
 
-describe("pacing through a real Redis", function()
+describe("pacing through a real Redis #timing", function()
   local server
 
   lazy_setup(function() server = redis_server.start() end)
@@ -209,6 +209,7 @@ describe("pacing through a real Redis", function()
   end)
 
   it("return a wait over max_retry_wait as a rate_limit error, reserving nothing", function()
+    socket.sleep(1.1) -- the process's host-local log keeps the earlier tests' last second
     local c = assert(evdefs.new { host = helpers.fake_url(), personal_api_key = helpers.KEY, project_id = 1,
       max_retry_wait = 0.2, rate_limit = { per_second = 2, redis = redis_option() } })
     assert(c:list { limit = 1 })
@@ -362,7 +363,7 @@ local function broadcast(app, code, workers)
   end
 end
 
-describe("pacing through a real Redis inside nginx", function()
+describe("pacing through a real Redis inside nginx #timing", function()
   local server, apps = nil, {}
 
   lazy_setup(function()
@@ -408,5 +409,28 @@ describe("pacing through a real Redis inside nginx", function()
       assert.equal(0, count(log, "Redis at"), log) -- no fallback
       assert.is_nil(log:find(server.password, 1, true))
     end
+  end)
+
+  it("fall back on a wrong password, logged once per period in the error log, without secrets", function()
+    helpers.reset { seed = 5 }
+    local wrong = "wrong-password-in-nginx-5d1e"
+    local rate_limit = { per_second = 50, shared_dict = "posthog_pacing",
+      redis = { host = "127.0.0.1", port = server.port, password = wrong, db = 5 } }
+    local results = broadcast(apps[1], string.format([[
+      local app = ...
+      local c = assert(app.evdefs.new(app.options { rate_limit = %s }))
+      for _ = 1, 3 do
+        local page, err = c:list { limit = 1 }
+        if not page then error(tostring(err)) end
+      end
+      return "done"
+    ]], literal(rate_limit)), 1)()
+    for pid, result in pairs(results) do assert.same({ value = "done" }, result, "worker " .. pid) end
+    assert.equal(3, #helpers.api_requests())
+    local log = io.open(apps[1].dir .. "/logs/error.log"):read("*a")
+    assert.equal(1, count(log, "/5 failed (AUTH: WRONGPASS"), log)
+    assert.equal(1, count(log, "pacing on this host alone for 30 s"), log)
+    assert.is_nil(log:find(wrong, 1, true))
+    assert.is_nil(log:find(helpers.KEY, 1, true))
   end)
 end)
