@@ -16,7 +16,7 @@ HIREDIS_LIBS   = $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis
 HEADERS     := $(wildcard src/*.h src/*/*.h)
 # The sans-IO core links yajl only; the libcurl driver links libcurl only. Both compile the
 # buffer and the header normalisation (hidden symbols, so each .so has its own copy).
-CORE_SOURCES := src/core.c src/clock.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
+CORE_SOURCES := src/core.c src/clock.c src/sha256.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
 CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 REDIS_SOURCES := $(wildcard src/redis/*.c)
 
@@ -29,7 +29,8 @@ lua_bin_jit := luajit
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
   lua-busted luarocks libcurl4-openssl-dev libyajl-dev libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
-  lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl
+  lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl \
+  redis-server lua-nginx-redis
 
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so

@@ -57,6 +57,7 @@ int core_parse_head(lua_State *L);      /* http/headers.c */
 int core_normalize_headers(lua_State *L);
 int core_monotonic(lua_State *L);       /* clock.c */
 int core_sleep(lua_State *L);
+int core_sha256(lua_State *L);
 
 /* ===== UTF-8 and tags (codec/tags.c) ===== */
 

@@ -140,17 +140,21 @@ local function deleted(spec, err, ambiguous)
 end
 
 -- Waits for the pacing windows to allow one more request, then counts it; returns nil and the
--- wait when that would be longer than max_retry_wait. The windows are asked again after each
--- sleep, since other calls sharing the key may have gone out meanwhile.
+-- wait when that would be longer than max_retry_wait, or nil, nil and why when the windows
+-- cannot be had (Redis failed with rate_limit.redis_required). The windows are asked again
+-- after each sleep, since other calls sharing the key may have gone out meanwhile, unless the
+-- wait was a reservation (Redis counted the request for its end).
 function Pipeline:pace(sleep)
-  local log = self.log
+  local log, max_wait = self.log, self.options.max_retry_wait
   if not log then return true end
-  local wait = log:acquire(self.limits, self.now())
-  while wait > 0 do
-    if wait > self.options.max_retry_wait then return nil, wait end
+  local wait, why, reserved = log:acquire(self.limits, self.now(), max_wait)
+  while wait and wait > 0 do
+    if wait > max_wait then return nil, wait end
     sleep(wait)
-    wait = log:acquire(self.limits, self.now())
+    if reserved then return true end -- counted for the end of that wait (pacing_redis)
+    wait, why, reserved = log:acquire(self.limits, self.now(), max_wait)
   end
+  if not wait then return nil, nil, why end
   return true
 end
 
@@ -181,12 +185,12 @@ function Pipeline:send(spec, ctx)
   local o = self.options
   local attempt, ambiguous = 0, false
   while true do
-    local paced, wait = self:pace(ctx.sleep)
+    local paced, wait, why = self:pace(ctx.sleep)
     if not paced then
       return nil, self:error { kind = "rate_limit", method = spec.method,
-        path = shown_path, attempts = attempt, retry_after = math.ceil(wait),
+        path = shown_path, attempts = attempt, retry_after = wait and math.ceil(wait),
         retryable = true, ambiguous = ambiguous or nil,
-        detail = string.format("pacing would wait %.1f s, over max_retry_wait", wait) }
+        detail = why or string.format("pacing would wait %.1f s, over max_retry_wait", wait) }
     end
     attempt = attempt + 1
     local value, err = attempt_once(spec, req, ctx, self.key)

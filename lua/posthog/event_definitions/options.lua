@@ -39,6 +39,13 @@ options.TUNING = {
   head_allowance = 65536,     -- bytes of status lines, headers and trailers allowed on top of the body
   max_line = 65536,           -- the longest chunk-size or trailer line accepted
   max_head = 65536,           -- the largest response head (status line and headers) accepted
+  -- pacing through Redis
+  redis_timeout = 0.5,        -- seconds: connect, send and read of one Redis command
+  redis_cooldown = 30,        -- seconds of host-local pacing after Redis failed
+  redis_window_margin = 0.05, -- seconds added to each window in Redis: the spread, between hosts
+                              -- and requests, of the time from the decision to PostHog's count
+  redis_keepalive_ms = 30000, -- idle Redis connections kept in the nginx cosocket pool
+  redis_pool_size = 32,       -- idle Redis connections per worker and server
 }
 
 -- Option name -> the Lua types it accepts.
@@ -125,8 +132,14 @@ function options.limits(option, level)
   local limits = {}
   for k, v in pairs(options.DEFAULTS.rate_limit) do limits[k] = v end
   for k, v in pairs(option or {}) do
-    if k == "shared_dict" then
-      if type(v) ~= "string" then raise("rate_limit.shared_dict must be a string", level) end
+    if k == "shared_dict" or k == "redis_prefix" then
+      if type(v) ~= "string" then raise("rate_limit." .. k .. " must be a string", level) end
+    elseif k == "redis_required" then
+      if type(v) ~= "boolean" then raise("rate_limit.redis_required must be a boolean", level) end
+    elseif k == "redis" then
+      if type(v) ~= "string" and type(v) ~= "table" then
+        raise("rate_limit.redis must be a redis:// URL or a table", level)
+      end
     else
       if not WINDOW_SECONDS[k] then raise("unknown rate_limit key '" .. tostring(k) .. "'", level) end
       if type(v) ~= "number" or v < 1 or v % 1 ~= 0 then
@@ -136,6 +149,71 @@ function options.limits(option, level)
     end
   end
   return limits
+end
+
+local REDIS_FIELDS = { host = "string", port = "number", password = "string", db = "number",
+  timeout = "number", cooldown = "number" }
+
+-- "%41" -> "A" in the password of a redis:// URL.
+local function unescape(text)
+  return (text:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The table form of a redis:// URL, or nil and why.
+local function parse_redis_url(url)
+  local rest = url:match("^redis://(.*)$")
+  if not rest then return nil, "rate_limit.redis must start with redis://" end
+  local userinfo, hostpart = rest:match("^(.*)@([^@]*)$")
+  local password
+  if userinfo then
+    password = userinfo:match("^[^:]*:(.*)$")
+    if not password or password == "" then
+      return nil, "rate_limit.redis: the password goes after a colon (redis://:password@host:port/db)"
+    end
+    password = unescape(password)
+  else
+    hostpart = rest
+  end
+  local host, port, db = hostpart:match("^([^:/]+):?(%d*)/?(%d*)$")
+  if not host then return nil, "rate_limit.redis must look like redis://[:password@]host[:port][/db]" end
+  return { host = host, port = tonumber(port), password = password, db = tonumber(db) }
+end
+
+--- The Redis settings of a `rate_limit` option: nil without `redis`, else {host, port (6379),
+-- password, db (0), timeout (seconds, 0.5), cooldown (seconds, 30), prefix, required}; or nil
+-- and the reason of a
+-- "config" error. Wrong Lua types and unknown keys of the table form raise.
+function options.redis(option, level)
+  level = (level or 1) + 1
+  if type(option) ~= "table" or option.redis == nil then return nil end
+  local given = option.redis
+  if type(given) == "string" then
+    local why
+    given, why = parse_redis_url(given)
+    if not given then return nil, why end
+  else
+    for k, v in pairs(given) do
+      local accepted = REDIS_FIELDS[k]
+      if not accepted then raise("unknown rate_limit.redis key '" .. tostring(k) .. "'", level) end
+      if type(v) ~= accepted then raise("rate_limit.redis." .. k .. " must be a " .. accepted, level) end
+    end
+  end
+  local r = { host = given.host, port = given.port or 6379, password = given.password, db = given.db or 0,
+    timeout = given.timeout or options.TUNING.redis_timeout, cooldown = given.cooldown or options.TUNING.redis_cooldown,
+    prefix = option.redis_prefix or "posthog-evdefs:", required = option.redis_required == true }
+  if not r.host or r.host == "" or r.host:find("[%s%c/]") then return nil, "rate_limit.redis needs a host" end
+  if r.port < 1 or r.port > 65535 or r.port % 1 ~= 0 then
+    return nil, "rate_limit.redis: port must be between 1 and 65535"
+  end
+  if r.db < 0 or r.db % 1 ~= 0 then return nil, "rate_limit.redis: db must be a non-negative integer" end
+  if not (r.timeout > 0 and r.timeout <= 60) then
+    return nil, "rate_limit.redis: timeout must be a number of seconds above 0 and at most 60"
+  end
+  if not (r.cooldown > 0 and r.cooldown < math.huge) then
+    return nil, "rate_limit.redis: cooldown must be a positive number of seconds"
+  end
+  if r.password == "" then r.password = nil end
+  return r
 end
 
 --- The client's options resolved: defaults, then the environment, then `given`. Returns the
@@ -196,6 +274,11 @@ function options.resolve(given, in_nginx, level)
     return nil, "max_retries must be a non-negative integer"
   end
   o.limits = options.limits(o.rate_limit, level)
+  if o.limits then
+    local redis, why = options.redis(o.rate_limit, level)
+    if why then return nil, why end
+    o.redis = redis
+  end
   return o
 end
 

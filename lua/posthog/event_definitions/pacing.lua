@@ -99,6 +99,33 @@ local LOCK_WAIT = 0.002   -- the wait returned while another worker holds the lo
 local SharedLog = {}
 SharedLog.__index = SharedLog
 
+-- Seconds to wait at `now` before one more request fits every window, from the dict as it is.
+function SharedLog:wait(limits, now)
+  local dict, prefix = self.dict, self.prefix
+  local count = dict:get(prefix .. "n") or 0
+  local wait = 0
+  for name, n in pairs(limits) do
+    local window = WINDOW_SECONDS[name]
+    local t = window and count >= n and dict:get(prefix .. (count - n + 1))
+    if t and t + window - now > wait then wait = t + window - now end
+  end
+  return wait
+end
+
+-- Records one request at `now`; the caller holds the lock.
+function SharedLog:record_locked(now)
+  local dict, prefix = self.dict, self.prefix
+  local count = (dict:get(prefix .. "n") or 0) + 1
+  local stored, why = dict:safe_set(prefix .. count, now, ENTRY_TTL)
+  if stored then
+    dict:set(prefix .. "n", count, ENTRY_TTL)
+  elseif not self.warned then -- full: evicting older entries would let too many through
+    self.warned = true
+    ngx.log(ngx.WARN, "posthog.event_definitions: rate_limit.shared_dict is full (", why,
+      "); this request is paced by the windows already recorded; give the dict more memory")
+  end
+end
+
 --- Like Log:acquire, atomically across the workers sharing the dict: counts one request at `now`
 -- and returns 0 when every window allows it, else returns the seconds to wait. Each decision runs
 -- under a lock taken with `add` and never yields, so it is held for microseconds; a worker that
@@ -111,26 +138,19 @@ function SharedLog:acquire(limits, now)
     if err == "exists" then return LOCK_WAIT end
     return 0 -- the dict cannot hold even the lock: pace nothing rather than stall every call
   end
-  local count = dict:get(prefix .. "n") or 0
-  local wait = 0
-  for name, n in pairs(limits) do
-    local window = WINDOW_SECONDS[name]
-    local t = window and count >= n and dict:get(prefix .. (count - n + 1))
-    if t and t + window - now > wait then wait = t + window - now end
-  end
-  if wait <= 0 then
-    count = count + 1
-    local stored, why = dict:safe_set(prefix .. count, now, ENTRY_TTL)
-    if stored then
-      dict:set(prefix .. "n", count, ENTRY_TTL)
-    elseif not self.warned then -- full: evicting older entries would let too many through
-      self.warned = true
-      ngx.log(ngx.WARN, "posthog.event_definitions: rate_limit.shared_dict is full (", why,
-        "); this request is paced by the windows already recorded; give the dict more memory")
-    end
-  end
+  local wait = self:wait(limits, now)
+  if wait <= 0 then self:record_locked(now) end
   dict:delete(prefix .. "lock")
   return wait
+end
+
+--- Records one request at `now` that another store allowed (pacing through Redis); skipped
+-- when another worker holds the lock at that moment (the record is a fallback's hint).
+function SharedLog:record(now)
+  local dict, prefix = self.dict, self.prefix
+  if not dict:add(prefix .. "lock", true, LOCK_TTL) then return end
+  self:record_locked(now)
+  dict:delete(prefix .. "lock")
 end
 
 --- The request log kept in the shared dict `dict` (an ngx.shared.DICT) under keys starting with

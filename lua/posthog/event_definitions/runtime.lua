@@ -26,11 +26,22 @@ local function warn_once(what, message)
   ngx.log(ngx.WARN, "posthog.event_definitions: ", message)
 end
 
---- The pacing log of `key` for the resolved options `o`: nil when pacing is off; inside nginx
--- the lua_shared_dict named by rate_limit.shared_dict (shared by the workers) or, without one,
--- the worker's own log with a warning; outside nginx the process's log. Returns log, or nil
--- and a config problem.
+--- The pacing log of `key` for the resolved options `o`: nil when pacing is off; with
+-- rate_limit.redis the windows kept in Redis (pacing_redis), over the host-local log below as
+-- its fallback; else inside nginx the lua_shared_dict named by rate_limit.shared_dict (shared
+-- by the workers) or, without one, the worker's own log with a warning; outside nginx the
+-- process's log. Returns log, or nil and a config problem.
 function runtime.pacing_log(key, o)
+  local log, why = runtime.local_pacing_log(key, o)
+  if log and o.redis then
+    return require("posthog.event_definitions.pacing_redis").log(o.redis, core.sha256(key), log)
+  end
+  return log, why
+end
+
+--- The pacing log of `key` on this host alone (what `pacing_log` gives without rate_limit.redis,
+-- and what it falls back to while Redis fails); nil and a config problem as there.
+function runtime.local_pacing_log(key, o)
   if not o.limits then return nil end
   local name = type(o.rate_limit) == "table" and o.rate_limit.shared_dict or nil
   if runtime.phase() then

@@ -38,7 +38,8 @@ function M.record(req, status, fault)
   if truncated then body = body:sub(1, MAX_BODY) end
   local seq = rt:incr("log:last", 1, 0)
   local entry = json.encode({
-    seq = seq, time = ngx.now(), method = req.method, path = req.raw_path, args = req.args,
+    seq = seq, time = ngx.now(), arrived = ngx.req.start_time(), method = req.method, path = req.raw_path,
+    args = req.args,
     headers = req.headers, key = req.key, key_source = req.key_source, body = body,
     body_truncated = truncated, connection = tonumber(ngx.var.connection),
     connection_requests = tonumber(ngx.var.connection_requests), status = status, fault = fault,
