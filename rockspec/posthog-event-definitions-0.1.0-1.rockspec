@@ -24,6 +24,7 @@ external_dependencies = {
   -- search lib/<multiarch>), so a plain `luarocks make` needs no CURL_INCDIR there.
   CURL = { library = "curl" },
   YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
 }
 build = {
   type = "builtin",
@@ -49,7 +50,6 @@ build = {
     ["posthog.event_definitions.pacing_redis"] = "lua/posthog/event_definitions/pacing_redis.lua",
     ["posthog.event_definitions.pager"] = "lua/posthog/event_definitions/pager.lua",
     ["posthog.event_definitions.redis"] = "lua/posthog/event_definitions/redis.lua",
-    ["posthog.event_definitions.resp"] = "lua/posthog/event_definitions/resp.lua",
     ["posthog.event_definitions.retry"] = "lua/posthog/event_definitions/retry.lua",
     ["posthog.event_definitions.runtime"] = "lua/posthog/event_definitions/runtime.lua",
     ["posthog.event_definitions.schema"] = "lua/posthog/event_definitions/schema/init.lua",
@@ -90,6 +90,13 @@ build = {
       incdirs = { "src", "$(YAJL_INCDIR)" },
       libdirs = { "$(YAJL_LIBDIR)" },
       libraries = { "yajl" },
+    },
+    -- Redis connections for the fleet pacing outside nginx: the only C that links hiredis.
+    ["posthog.event_definitions.hiredis"] = {
+      sources = { "src/redis/hiredis.c" },
+      incdirs = { "src", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(HIREDIS_LIBDIR)" },
+      libraries = { "hiredis" },
     },
     -- The libcurl multi driver: the only C that links libcurl.
     ["posthog.event_definitions.transport.libcurl"] = {

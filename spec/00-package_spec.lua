@@ -45,13 +45,19 @@ describe("rockspecs", function()
         local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
         assert.equal("lua/" .. file, modules[name], path .. " lacks " .. name)
       end
-      -- the two C modules compile every C source of the tree between them; only the libcurl
-      -- driver compiles src/curl/, and it shares no more than the buffer and the header parser
+      -- the three C modules compile every C source of the tree between them; only the libcurl
+      -- driver compiles src/curl/, and it shares no more than the buffer and the header parser;
+      -- only the hiredis module compiles src/redis/, and nothing else
       local core = modules["posthog.event_definitions.core"]
       local libcurl = modules["posthog.event_definitions.transport.libcurl"]
+      local hiredis = modules["posthog.event_definitions.hiredis"]
       local all = {}
       for _, source in ipairs(core.sources) do
-        assert.falsy(source:find("^src/curl/"), path .. ": the core compiles " .. source)
+        assert.falsy(source:find("^src/curl/") or source:find("^src/redis/"), path .. ": the core compiles " .. source)
+        all[source] = true
+      end
+      for _, source in ipairs(hiredis.sources) do
+        assert.truthy(source:find("^src/redis/"), path .. ": the hiredis module compiles " .. source)
         all[source] = true
       end
       for _, source in ipairs(libcurl.sources) do
@@ -65,6 +71,7 @@ describe("rockspecs", function()
       assert.same(lines_of("find src -name '*.c' | sort"), listed)
       assert.same({ "yajl" }, core.libraries)
       assert.same({ "curl" }, libcurl.libraries)
+      assert.same({ "hiredis" }, hiredis.libraries)
     end
   end)
 end)

@@ -2,7 +2,8 @@
 -- (SCRIPT LOAD once, again when Redis answers NOSCRIPT), over reused connections. Inside nginx
 -- it uses cosockets through lua-resty-redis (Debian's lua-nginx-redis installs it as
 -- `nginx.redis`; OpenResty's `resty.redis` is preferred when present) and its keepalive pool;
--- outside nginx one blocking connection per server and process (posthog.event_definitions.resp).
+-- outside nginx one blocking connection per server and process over Debian's hiredis
+-- (posthog.event_definitions.hiredis, a C module that links hiredis only).
 -- Every step is bounded by the configured timeout. Messages never contain the password.
 local core = require "posthog.event_definitions.core"
 local TUNING = require("posthog.event_definitions.options").TUNING
@@ -59,12 +60,12 @@ end
 local function plain_connection(cfg)
   local id = server_id(cfg)
   local c = plain_pool[id]
-  if c and not c.raw.closed then
+  if c and not c.raw:closed() then
     c.reused = true
     return c
   end
   plain_pool[id] = nil
-  local raw, why = require("posthog.event_definitions.resp").connect(cfg.host, cfg.port, cfg.timeout)
+  local raw, why = require("posthog.event_definitions.hiredis").connect(cfg.host, cfg.port, cfg.timeout)
   if not raw then return nil, why end
   c = { raw = raw, reused = false }
   function c.command(...) return raw:command(...) end
