@@ -15,6 +15,13 @@ check.CLASSES = { "unknown", "hidden", "schema", "unverified" }
 check.ACTIONS = { pass = 0, tag = 1, drop = 2, reject = 3 } -- by severity
 local SEVERITY = check.ACTIONS
 
+-- "class/action" keys of the counts, made once
+local COUNT_KEY = {}
+for _, class in ipairs { "unknown", "hidden", "schema", "unverified", "policy" } do
+  COUNT_KEY[class] = {}
+  for action in pairs(check.ACTIONS) do COUNT_KEY[class][action] = class .. "/" .. action end
+end
+
 -- JSON kinds each PostHog property type accepts ("" or an unknown type: any).
 local KINDS = {
   String = { string = true }, Numeric = { number = true }, Boolean = { boolean = true },
@@ -82,7 +89,8 @@ local function tagged(body, ev, base, class)
 end
 
 --- Checks the JSON text `body` against the index `idx` and `policy`. Returns a result
--- `{events = n, counts = {["class/action"] = n}, offenders = {{class, name}, …}, rejected =
+-- `{events = n, counts = {["class/action"] = n}, offenders = {{class, name}, …} (the events an
+-- action other than pass applies to), rejected =
 -- {name, class} or nil, body = the new text or nil when unchanged, kept = events left}`, or nil
 -- and why the body cannot be read.
 function check.run(body, idx, policy)
@@ -96,9 +104,9 @@ function check.run(body, idx, policy)
     local class, action = judge(name or nil, body, ev[base + 4], ev[base + 5], idx, policy)
     actions[i], classes[i] = action, class
     if class then
-      local key = class .. "/" .. action
+      local key = COUNT_KEY[class][action]
       counts[key] = (counts[key] or 0) + 1
-      offenders[#offenders + 1] = { class, name or "" }
+      if action ~= "pass" then offenders[#offenders + 1] = { class, name or "" } end
       if action == "reject" then
         return { events = n, counts = counts, offenders = offenders, rejected = { name or "", class }, kept = 0 }
       end

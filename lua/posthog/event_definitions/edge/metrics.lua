@@ -1,8 +1,8 @@
 --- Counters of the edge enforcement in the lua_shared_dict (every worker adds to the same ones),
 -- their Prometheus text, and the summary for the error log.
 --
--- Keys: "m|<name>|<label>|<label>" → count. Offenders (events with a class, by class and name) are
--- bounded: at most `max_offenders` distinct names get their own counter; the rest add to the
+-- Keys: "m|<name>|<label>|<label>" → count. Offenders (events tagged, dropped or rejected, by class
+-- and name) are bounded: at most `max_offenders` distinct names get their own counter; the rest add to the
 -- name "_other" of their class.
 local metrics = {}
 
@@ -60,7 +60,7 @@ local HELP = {
   uninspected = { "counter", "Capture bodies passed or rejected unread, by reason", "reason" },
   events = { "counter", "Events checked" },
   violations = { "counter", "Events with a taxonomy violation, by class and action taken", "class", "action" },
-  offender = { "counter", "Events with a violation by class and event name (bounded; the rest in _other)",
+  offender = { "counter", "Events tagged, dropped or rejected by class and event name (bounded; rest: _other)",
     "class", "event" },
   refresh = { "counter", "Taxonomy refreshes, by result", "result" },
 }
