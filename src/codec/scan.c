@@ -283,7 +283,6 @@ static int run(lua_State *L, const yajl_callbacks *cb, void *ctx, yajl_handle *h
     funcs.free = arena_yajl_free;
     funcs.ctx = &g->mem;
     *hp = yajl_alloc(cb, &funcs, ctx); /* raises rather than return NULL */
-    yajl_config(*hp, yajl_dont_validate_strings, 1);
     st = yajl_parse(*hp, (const unsigned char *)text, len);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(*hp);
