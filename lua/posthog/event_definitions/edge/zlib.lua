@@ -15,10 +15,12 @@ const char *zlibVersion(void);
 int inflateInit2_(phed_z_stream *strm, int windowBits, const char *version, int stream_size);
 int inflate(phed_z_stream *strm, int flush);
 int inflateEnd(phed_z_stream *strm);
+int inflateReset(phed_z_stream *strm);
 int deflateInit2_(phed_z_stream *strm, int level, int method, int windowBits, int memLevel, int strategy,
                   const char *version, int stream_size);
 int deflate(phed_z_stream *strm, int flush);
 int deflateEnd(phed_z_stream *strm);
+int deflateReset(phed_z_stream *strm);
 unsigned long compressBound(unsigned long sourceLen);
 ]]
 
@@ -35,13 +37,29 @@ zlib.WBITS = { gzip = 31, zlib = 15, raw = -15 }
 
 local out_buf = ffi.new("unsigned char[?]", CHUNK)
 
+-- One inflate and one deflate stream per wrapping (and level) in each worker, reset between
+-- bodies: initialising a stream allocates and clears a few hundred KB, which would cost more
+-- than the work on a small body.
+local inflaters, deflaters = {}, {}
+
+local function inflater(wrapping)
+  local strm = inflaters[wrapping]
+  if strm then
+    if z.inflateReset(strm) == Z_OK then return strm end
+    inflaters[wrapping] = nil
+  end
+  strm = ffi.new("phed_z_stream")
+  if z.inflateInit2_(strm, zlib.WBITS[wrapping], VERSION, STREAM_SIZE) ~= Z_OK then return nil end
+  strm = ffi.gc(strm, z.inflateEnd)
+  inflaters[wrapping] = strm
+  return strm
+end
+
 --- Inflates `data` wrapped as `wrapping` ("gzip", "zlib" or "raw"); returns the text, or nil and
 -- why (not that format, truncated, trailing bytes, or more than `limit` bytes inflated).
 function zlib.inflate(data, wrapping, limit)
-  local strm = ffi.new("phed_z_stream")
-  if z.inflateInit2_(strm, zlib.WBITS[wrapping], VERSION, STREAM_SIZE) ~= Z_OK then
-    return nil, "inflateInit2 failed"
-  end
+  local strm = inflater(wrapping)
+  if not strm then return nil, "inflateInit2 failed" end
   strm.next_in, strm.avail_in = data, #data
   local parts, size = {}, 0
   local rc
@@ -51,31 +69,38 @@ function zlib.inflate(data, wrapping, limit)
     local got = CHUNK - strm.avail_out
     if got > 0 then
       size = size + got
-      if size > limit then z.inflateEnd(strm); return nil, "inflates to more than " .. limit .. " bytes" end
+      if size > limit then return nil, "inflates to more than " .. limit .. " bytes" end
       parts[#parts + 1] = ffi.string(out_buf, got)
     end
   until rc ~= Z_OK or (got == 0 and strm.avail_in == 0)
   local trailing = strm.avail_in
-  z.inflateEnd(strm)
+  strm.next_in = nil -- the stream outlives `data`
   if rc ~= Z_STREAM_END then return nil, "not a complete " .. wrapping .. " stream" end
   if trailing > 0 then return nil, "bytes after the " .. wrapping .. " stream" end
   return table.concat(parts)
 end
 
---- Deflates `text` wrapped as `wrapping` ("gzip", "zlib" or "raw") at the default level.
-function zlib.deflate(text, wrapping)
-  local strm = ffi.new("phed_z_stream")
-  assert(z.deflateInit2_(strm, -1, 8, zlib.WBITS[wrapping], 8, 0, VERSION, STREAM_SIZE) == Z_OK,
-    "deflateInit2 failed")
+--- Deflates `text` wrapped as `wrapping` ("gzip", "zlib" or "raw") at `level` (default 1, the
+-- fastest: a re-compression on the hot path; posthog-js's own gzip is not much tighter).
+function zlib.deflate(text, wrapping, level)
+  level = level or 1
+  local key = wrapping .. level
+  local strm = deflaters[key]
+  if not strm or z.deflateReset(strm) ~= Z_OK then
+    strm = ffi.new("phed_z_stream")
+    assert(z.deflateInit2_(strm, level, 8, zlib.WBITS[wrapping], 8, 0, VERSION, STREAM_SIZE) == Z_OK,
+      "deflateInit2 failed")
+    strm = ffi.gc(strm, z.deflateEnd)
+    deflaters[key] = strm
+  end
   local bound = tonumber(z.compressBound(#text)) + 64
   local buf = ffi.new("unsigned char[?]", bound)
   strm.next_in, strm.avail_in = text, #text
   strm.next_out, strm.avail_out = buf, bound
   local rc = z.deflate(strm, Z_FINISH)
-  local n = bound - strm.avail_out
-  z.deflateEnd(strm)
+  strm.next_in = nil
   assert(rc == Z_STREAM_END, "deflate did not finish")
-  return ffi.string(buf, n)
+  return ffi.string(buf, bound - strm.avail_out)
 end
 
 return zlib
