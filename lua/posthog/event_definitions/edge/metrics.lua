@@ -66,7 +66,7 @@ local HELP = {
 }
 
 --- The Prometheus text exposition of every counter, plus the index gauges `definitions` and
--- `age` (seconds since the last good refresh, or nil).
+-- `age` (seconds since the last good refresh, or nil) and this worker's Lua heap.
 function metrics.prometheus(dict, definitions, age)
   local lines, seen = {}, {}
   for _, c in ipairs(all(dict)) do
@@ -92,6 +92,9 @@ function metrics.prometheus(dict, definitions, age)
   lines[#lines + 1] = "# HELP posthog_edge_index_age_seconds Seconds since the last good refresh (-1: none yet)"
   lines[#lines + 1] = "# TYPE posthog_edge_index_age_seconds gauge"
   lines[#lines + 1] = "posthog_edge_index_age_seconds " .. format("%.3f", age or -1)
+  lines[#lines + 1] = "# HELP posthog_edge_worker_lua_kilobytes Lua heap of the worker that served this scrape"
+  lines[#lines + 1] = "# TYPE posthog_edge_worker_lua_kilobytes gauge"
+  lines[#lines + 1] = "posthog_edge_worker_lua_kilobytes " .. format("%.0f", collectgarbage("count"))
   return concat(lines, "\n") .. "\n"
 end
 
