@@ -62,7 +62,7 @@ describe("core.scan_events", function()
     for _, body in ipairs {
       "", "   ", "null", '"text"', "5", '{"event":"a"', '[{"event":"a"},]', '[{"event":"a"}] x',
       '{"batch":5}', '{"batch":[1]}', '[1]', '[[{"event":"a"}]]', '{"hello":"world"}',
-      '{"batch":[],"batch":[]}', '[{"event":"\255"}]', "{'event':'a'}",
+      '{"batch":[],"batch":[]}', '[{"event":"\255"}]', "{'event':'a'}", '[{"event":"\\udc00"}]',
     } do
       local form, err = core.scan_events(body)
       assert.is_nil(form, body)

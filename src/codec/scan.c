@@ -144,6 +144,8 @@ static int value(scanner *s, int map, int array, const unsigned char *str, size_
     if (r == NULL)
         return 1;
     if (r->key == KEY_EVENT) {
+        if (str != NULL && !utf8_valid((const char *)str, len))
+            return stop(s, "an event name is not valid UTF-8"); /* yajl lets a lone \udc00 through */
         r->has_name = str != NULL;
         if (str != NULL) {
             lua_pushlstring(s->L, (const char *)str, len);
