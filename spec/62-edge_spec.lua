@@ -296,6 +296,25 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
       assert.equal(expected, zlib_inflate(got.body))
     end)
 
+    it("raw deflate (no zlib header): re-compressed raw", function()
+      local raw = zlib_deflate(body):sub(3, -5) -- the zlib stream less its 2-byte header and Adler-32
+      local got = send("/e/", raw, { ["content-encoding"] = "deflate" })
+      local inflated = filter("python3 -c 'import sys,zlib; sys.stdout.buffer.write("
+        .. "zlib.decompress(sys.stdin.buffer.read(), -15))'", got.body)
+      assert.equal(expected, inflated)
+    end)
+
+    it("a body larger than client_body_buffer_size (read back from nginx's temporary file)", function()
+      local events = {}
+      for i = 1, 8000 do events[i] = E.good end
+      events[2000] = E.unknown
+      local big = array(events)
+      assert.is_true(#big > 1024 * 1024)
+      local got = send("/e/", big)
+      table.remove(events, 2000)
+      assert.equal(array(events), got.body)
+    end)
+
     it("posthog-js's base64 form (data=…): the data field re-encoded, the other fields kept", function()
       local form = "data=" .. url_escape(mime.b64(body)) .. "&ver=1.200.0"
       local got = send("/e/?compression=base64", form, { ["content-type"] = "application/x-www-form-urlencoded" })
