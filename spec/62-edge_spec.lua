@@ -159,11 +159,11 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
     return 0
   end
 
-  local function start(dir)
+  local function start(dir, extra)
     assert(os.execute("mkdir -p " .. dir .. " && chmod 755 " .. dir))
     local env = "FAKE_POSTHOG_URL=" .. fake .. " POSTHOG_HOST=" .. fake .. " POSTHOG_PERSONAL_API_KEY="
       .. helpers.KEY .. " POSTHOG_PROJECT_ID=1"
-    local pipe = assert(io.popen(env .. " spec/nginx/start --edge --workers 2 --dir " .. dir))
+    local pipe = assert(io.popen(env .. " spec/nginx/start --edge --workers 2 --dir " .. dir .. " " .. (extra or "")))
     local url = pipe:read("*l")
     pipe:close()
     assert(url and url:match("^http://127%.0%.0%.1:%d+$"), "nginx did not start in " .. dir)
@@ -463,6 +463,29 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
       clear()
       request("POST", second.url .. "/e/", body, { ["content-type"] = "application/json" })
       assert.same({}, captured())
+    end)
+
+    it("with before_first_refresh = \"reject\", answers 503 until the first index is loaded", function()
+      helpers.faults { { match = { path = "^/api/" }, times = 0, status = 500 } }
+      local dir = os.tmpname()
+      os.remove(dir)
+      local third = start(dir, "--reject-before-refresh")
+      finally(function()
+        helpers.control("DELETE", "faults")
+        stop(third)
+      end)
+      clear()
+      local body = array { E.good }
+      local answer, status = request("POST", third.url .. "/e/", body, { ["content-type"] = "application/json" })
+      assert.equal(503, status)
+      assert.equal("taxonomy_unavailable", assert(cjson.decode(answer)).code)
+      assert.same({}, captured())
+      helpers.control("DELETE", "faults")
+      eventually("the first index of the third proxy", function()
+        local _, s = request("POST", third.url .. "/e/", body, { ["content-type"] = "application/json" })
+        return s == 200 or nil
+      end)
+      assert.equal(body, captured()[#captured()].body)
     end)
   end)
 end)
