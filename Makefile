@@ -98,7 +98,7 @@ sanitize: deps
 ## dictionary (fuzz/*.dict); new inputs go to build/fuzz/corpus/<name>, a crash to
 ## build/fuzz/crash-<name>-*. Prints each harness's executions; any crash fails.
 FUZZ_SECONDS  ?= 10
-FUZZ_HARNESSES := decode response encode request retry_after tags parse_head
+FUZZ_HARNESSES := decode response encode request retry_after tags parse_head scan
 FUZZ_FLAGS    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g
 FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES))
 .SECONDARY: $(FUZZ_OBJECTS)

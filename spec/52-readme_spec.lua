@@ -1,9 +1,9 @@
 -- README.md as a new user follows it: every Lua block that is a complete program runs as written
 -- (against the fake PostHog server, environment as `make fake-server` prints it); every console
 -- block shows the real output of its commands, run on a pseudo-terminal against a fake seeded as
--- `make fake-server` seeds it (ids aside, which differ on every run); the nginx configuration is
--- examples/nginx/posthog-admin.conf word for word. Also: CHANGELOG.md's entries are dated and name
--- what users can do, and `make doc` builds the reference without an LDoc warning.
+-- `make fake-server` seeds it (ids aside, which differ on every run); the nginx configurations are
+-- examples/nginx/posthog-admin.conf and examples/nginx/edge.conf word for word. Also: CHANGELOG.md's
+-- entries are dated and name what users can do, and `make doc` builds the reference without an LDoc warning.
 local helpers = require "helpers"
 local core = require "posthog.event_definitions.core"
 local T = require "support.cli"
@@ -67,12 +67,12 @@ local function comparable(screen)
 end
 
 describe("README.md", function()
-  it("shows examples/nginx/posthog-admin.conf word for word as its nginx configuration", function()
+  it("shows examples/nginx/posthog-admin.conf and examples/nginx/edge.conf word for word", function()
     local shown = {}
     for _, b in ipairs(BLOCKS) do
       if b.lang == "nginx" then shown[#shown + 1] = b.text end
     end
-    assert.are.same({ slurp("examples/nginx/posthog-admin.conf") }, shown)
+    assert.are.same({ slurp("examples/nginx/posthog-admin.conf"), slurp("examples/nginx/edge.conf") }, shown)
   end)
 
   it("runs every Lua block that is a complete program, as written", function()

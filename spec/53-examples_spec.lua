@@ -1,7 +1,8 @@
 -- examples/: each script run as a user runs it (a process, with the interpreter running busted,
 -- or sh) against the fake PostHog server, with POSTHOG_HOST, POSTHOG_PERSONAL_API_KEY and
--- POSTHOG_PROJECT_ID pointing at it. The nginx configuration of examples/nginx is started as
--- written by spec/60 (spec/nginx/start --docs).
+-- POSTHOG_PROJECT_ID pointing at it. The nginx configurations of examples/nginx are started as
+-- written by spec/60 (posthog-admin.conf, spec/nginx/start --docs) and spec/62 (edge.conf,
+-- spec/nginx/start --edge).
 local helpers = require "helpers"
 local schema = require "posthog.event_definitions.schema"
 local T = require "support.cli"

@@ -46,8 +46,9 @@ function taxonomy.stale(p, filters, settings)
   return out
 end
 
--- Every item of a project-level list endpoint (`path` under /api/projects/{id}/), page by page.
-local function project_list(p, path, query)
+--- Every item of a project-level list endpoint (`path` under /api/projects/{id}/, e.g.
+-- "schema_property_groups/"), page by page, through the pipeline `p`; an array or nil, err.
+function taxonomy.project_list(p, path, query)
   local full = p.list_path:gsub("event_definitions/$", "") .. path
   local out, offset = {}, 0
   while true do
@@ -80,7 +81,7 @@ function taxonomy.event_properties(p, names)
   for _, def in ipairs(defs) do
     local props = {}
     if source == "schema" then
-      local schemas, serr = project_list(p, "event_schemas/", { event_definition = def.id })
+      local schemas, serr = taxonomy.project_list(p, "event_schemas/", { event_definition = def.id })
       if schemas then
         for _, s in ipairs(schemas) do
           for _, prop in ipairs(s.property_group and s.property_group.properties or {}) do
@@ -94,7 +95,7 @@ function taxonomy.event_properties(p, names)
       end
     end
     if source == "property_definitions" then
-      local found, perr = project_list(p, "property_definitions/", { type = "event",
+      local found, perr = taxonomy.project_list(p, "property_definitions/", { type = "event",
         event_names = core.encode(setmetatable({ def.name }, core.array_mt)), filter_by_event_names = true })
       if not found then return nil, perr end
       for _, prop in ipairs(found) do

@@ -9,6 +9,7 @@ local seed = require "fake_posthog.seed"
 local defs = require "fake_posthog.defs"
 local taxonomy = require "fake_posthog.taxonomy"
 local ingest = require "fake_posthog.ingest"
+local capture = require "fake_posthog.capture"
 
 local concat = table.concat
 
@@ -42,6 +43,7 @@ local function reset(b)
   faults.clear()
   ingest.clear()
   reqlog.reset()
+  capture.clear()
   if b.fixture then config.merge({ now = seed.WORKED_NOW }) end
   if b.config ~= nil then
     local ok, err = config.merge(b.config)
@@ -113,6 +115,10 @@ function M.handle(req)
     return http.response(200, '{"requests":[' .. concat(reqlog.entries(), ",") .. "]}")
   end
   if route == "requests" and method == "DELETE" then reqlog.clear(); return http.response(200, '{"ok":true}') end
+  if route == "captured" and method == "GET" then
+    return http.response(200, '{"captured":' .. capture.records() .. "}")
+  end
+  if route == "captured" and method == "DELETE" then capture.clear(); return http.response(200, '{"ok":true}') end
   if route == "stats" and method == "GET" then return http.response(200, json.encode(reqlog.stats())) end
   if route == "state" and method == "GET" then return state() end
   return http.response(404, '{"error":"unknown control route"}')

@@ -8,6 +8,7 @@ local reqlog = require "fake_posthog.reqlog"
 local auth = require "fake_posthog.auth"
 local api = require "fake_posthog.api"
 local control = require "fake_posthog.control"
+local capture = require "fake_posthog.capture"
 
 local M = {}
 
@@ -39,6 +40,7 @@ function M.handle()
   if ngx.var.uri:sub(1, 8) == "/__fake/" then
     return http.send(control.handle(http.request()))
   end
+  if capture.is_capture(ngx.var.uri) then return capture.handle() end
   local cfg = config.get()
   local req = http.request(cfg.public_base or nil)
   reqlog.begin()
