@@ -46,6 +46,7 @@ build = {
     ["posthog.event_definitions.edge"] = "lua/posthog/event_definitions/edge.lua",
     ["posthog.event_definitions.edge.body"] = "lua/posthog/event_definitions/edge/body.lua",
     ["posthog.event_definitions.edge.check"] = "lua/posthog/event_definitions/edge/check.lua",
+    ["posthog.event_definitions.edge.fleet"] = "lua/posthog/event_definitions/edge/fleet.lua",
     ["posthog.event_definitions.edge.index"] = "lua/posthog/event_definitions/edge/index.lua",
     ["posthog.event_definitions.edge.metrics"] = "lua/posthog/event_definitions/edge/metrics.lua",
     ["posthog.event_definitions.edge.zlib"] = "lua/posthog/event_definitions/edge/zlib.lua",

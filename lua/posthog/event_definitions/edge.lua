@@ -8,6 +8,8 @@ local index = require "posthog.event_definitions.edge.index"
 local check = require "posthog.event_definitions.edge.check"
 local body = require "posthog.event_definitions.edge.body"
 local metrics = require "posthog.event_definitions.edge.metrics"
+local fleet = require "posthog.event_definitions.edge.fleet"
+local options = require "posthog.event_definitions.options"
 
 local edge = {}
 
@@ -20,12 +22,15 @@ edge.DEFAULTS = {
   max_body = 20 * 1024 * 1024, -- the largest inflated body checked (larger: uninspected)
   max_offenders = 100,         -- distinct event names with their own offender counter
   summary_every = 60,          -- seconds between summaries in the error log (at most)
+  -- redis: a redis:// URL or {host, port, password, db, timeout, cooldown} (as rate_limit.redis):
+  -- the index is shared by every host through it (one refreshes under a lock, all copy it)
+  -- redis_prefix: the prefix of its Redis keys (default as rate_limit.redis_prefix)
 }
 
 local CLASSES = { unknown = true, hidden = true, unverified = true, schema = true }
 local OPTION_TYPES = { client = "table", dict = "string", refresh = "number", policy = "table",
   uninspected = "string", before_first_refresh = "string", full_refresh = "number", max_body = "number",
-  max_offenders = "number", summary_every = "number" }
+  max_offenders = "number", summary_every = "number", redis = "string table", redis_prefix = "string" }
 local CAPTURE_PATHS = { "/e", "/i/v0/e", "/capture", "/track", "/batch", "/i/v1/analytics/events" }
 
 local state -- this worker's settings, from edge.init
@@ -55,16 +60,39 @@ local function is_capture(uri)
   return false
 end
 
--- One refresh, run by the refreshing worker's timers.
-local function refresh(premature)
+-- One refresh from PostHog into this host's dict: index.refresh's results.
+local function refresh_here(now)
+  local s = state
+  return index.refresh(s.client, s.dict, s.full_refresh, now)
+end
+
+-- One refresh through the fleet's Redis, or on this host when there is none or it failed (then
+-- for its cool-down, said once per period): index.refresh's results, or "shared".
+local function refresh_once(now)
+  local s, f = state, state.fleet
+  if not f or now < f.down_until then return refresh_here(now) end
+  local result, err, tried = fleet.refresh(f, s.dict, s.refresh, now, refresh_here)
+  if result or tried then return result, err end
+  f.down_until = now + f.cfg.cooldown
+  ngx.log(ngx.WARN, "posthog edge: the index shared through Redis failed (", tostring(err),
+    "); refreshing on this host for ", f.cfg.cooldown, " s")
+  return refresh_here(now)
+end
+
+local refresh
+
+-- One refresh, run by the refreshing worker's timers. A host of a fleet that has no index yet
+-- while another host refreshes asks again a second later.
+refresh = function(premature)
   local s = state
   if premature or s.refreshing then return end
   s.refreshing = true
-  local ok, result, err = pcall(index.refresh, s.client, s.dict, s.full_refresh, ngx.now())
+  local ok, result, err = pcall(refresh_once, ngx.now())
   s.refreshing = false
   if not ok then result, err = nil, result end
   if result then
     metrics.add(s.dict, 1, "refresh", result)
+    if result == "shared" and not index.current(s.dict) then ngx.timer.at(1, refresh) end
     return
   end
   metrics.add(s.dict, 1, "refresh", "failed")
@@ -94,7 +122,7 @@ function edge.init(opts)
   for k, v in pairs(opts) do
     local want = OPTION_TYPES[k]
     if not want then error("edge.init: unknown option " .. tostring(k), 2) end
-    if type(v) ~= want then error("edge.init: " .. k .. " must be a " .. want, 2) end
+    if not want:find(type(v), 1, true) then error("edge.init: " .. k .. " must be a " .. want:gsub(" ", " or "), 2) end
     s[k] = v
   end
   if not s.client then error("edge.init: client is required", 2) end
@@ -106,6 +134,11 @@ function edge.init(opts)
   end
   for _, k in ipairs { "uninspected", "before_first_refresh" } do
     if s[k] ~= "pass" and s[k] ~= "reject" then error("edge.init: " .. k .. " must be pass or reject", 2) end
+  end
+  if s.redis ~= nil then
+    local cfg, why = options.redis({ redis = s.redis, redis_prefix = s.redis_prefix }, 2)
+    if not cfg then error("edge.init: " .. tostring(why), 2) end
+    s.fleet = fleet.new(cfg, s.client)
   end
   s.policy = checked_policy(s.policy or {}, 2)
   s.policies = setmetatable({}, { __mode = "k" }) -- enforce's per-location policies, checked once

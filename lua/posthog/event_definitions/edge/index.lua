@@ -95,15 +95,27 @@ function index.refresh(client, dict, full_refresh, now)
   local defs
   defs, err = client:all()
   if not defs then return nil, err end
-  local text = assert(core.encode(index.build(defs, groups)))
+  local ok, why = index.store(dict, assert(core.encode(index.build(defs, groups))), fingerprint, #defs, now)
+  if not ok then return nil, why end
+  return "full"
+end
+
+--- Stores the index `text` (JSON of index.build), built from `definitions` definitions with
+-- `fingerprint`, as the new version of `dict`'s index; true, or nil and why (it does not fit).
+function index.store(dict, text, fingerprint, definitions, now)
   local ok, why = dict:set(K_INDEX, text)
   if not ok then return nil, "the index (" .. #text .. " bytes) does not fit the shared dict: " .. tostring(why) end
   dict:set(K_FINGERPRINT, fingerprint)
   dict:set(K_FULL_AT, now)
   dict:set(K_REFRESHED_AT, now)
-  dict:set(K_DEFINITIONS, #defs)
+  dict:set(K_DEFINITIONS, definitions)
   dict:incr(K_VERSION, 1, 0)
-  return "full"
+  return true
+end
+
+--- The stored index: its text, fingerprint and number of definitions (nil before the first).
+function index.stored(dict)
+  return dict:get(K_INDEX), dict:get(K_FINGERPRINT), dict:get(K_DEFINITIONS)
 end
 
 --- What the metrics show of the stored index: definitions, seconds since the last good refresh

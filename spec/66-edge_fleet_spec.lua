@@ -1,0 +1,142 @@
+-- The edge's taxonomy index shared by a fleet through a real Redis (Debian's redis-server on a
+-- free loopback port, with a password): two capture proxies of examples/nginx/edge.conf (each its
+-- own nginx, `redis` set by spec/nginx/start --edge-redis) in front of the fake PostHog. One
+-- host downloads the taxonomy and both enforce it; a change is picked up by both; with Redis gone
+-- each keeps its index, refreshes on its own and says so once, without the password. LuaJIT only
+-- (nginx runs LuaJIT), like spec/62.
+if not rawget(_G, "jit") then return end
+
+local socket = require "socket"
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local helpers = require "spec.helpers"
+local redis_server = require "spec.support.redis_server"
+
+local WAIT_LIMIT = 20 -- seconds: the longest any poll waits
+
+local function post(url, body)
+  local chunks = {}
+  local _, status = http.request { url = url, method = "POST", source = ltn12.source.string(body),
+    headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#body) },
+    sink = ltn12.sink.table(chunks) }
+  return status, table.concat(chunks)
+end
+
+local function eventually(what, probe)
+  local deadline = socket.gettime() + WAIT_LIMIT
+  while socket.gettime() < deadline do
+    local value = probe()
+    if value ~= nil then return value end
+    socket.sleep(0.1)
+  end
+  error("timed out waiting for " .. what)
+end
+
+local function slurp(path)
+  local f = io.open(path)
+  if not f then return "" end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+-- The list requests of the fake's log: (the one-item pages that check for changes, the others
+-- that download the definitions).
+local function list_requests()
+  local probes, downloads = 0, 0
+  for _, r in ipairs(helpers.api_requests()) do
+    if r.method == "GET" and r.path:match("/event_definitions/$") then
+      if (r.args or ""):find("limit=1&", 1, true) or (r.args or ""):match("limit=1$") then
+        probes = probes + 1
+      else
+        downloads = downloads + 1
+      end
+    end
+  end
+  return probes, downloads
+end
+
+describe("the edge's index shared by a fleet through Redis", function()
+  local server, hosts = nil, {}
+
+  -- The events the fake's capture endpoint received since the last clear, as one text.
+  local function captured_text()
+    local parts = {}
+    for _, r in ipairs(helpers.control("GET", "captured").captured) do parts[#parts + 1] = r.body_b64 end
+    return table.concat(parts, " ")
+  end
+
+  local function start(name, url)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. " && chmod 755 " .. dir))
+    local fake = helpers.fake_url()
+    local env = "FAKE_POSTHOG_URL=" .. fake .. " POSTHOG_HOST=" .. fake .. " POSTHOG_PERSONAL_API_KEY="
+      .. helpers.KEY .. " POSTHOG_PROJECT_ID=1"
+    local pipe = assert(io.popen(env .. " spec/nginx/start --edge --workers 2 --dir " .. dir
+      .. " --edge-redis '" .. url .. "'"))
+    local base = pipe:read("*l")
+    pipe:close()
+    assert(base and base:match("^http://127%.0%.0%.1:%d+$"), "nginx did not start in " .. dir)
+    hosts[name] = { url = base, dir = dir }
+    return hosts[name]
+  end
+
+  -- Whether `host` drops the event `name` (an unknown event is dropped by the example's policy):
+  -- true when the upstream received nothing of it.
+  local function drops(host, name)
+    helpers.control("DELETE", "captured")
+    local status = post(host.url .. "/e/", '{"event":"' .. name .. '","properties":{}}')
+    assert.equal(200, status)
+    return captured_text() == ""
+  end
+
+  lazy_setup(function()
+    server = redis_server.start()
+    helpers.reset { seed = 0, definitions = { { name = "signup", verified = true } } }
+    local url = "redis://:" .. server.password .. "@127.0.0.1:" .. server.port .. "/2"
+    start("a", url)
+    start("b", url)
+  end)
+  lazy_teardown(function()
+    for _, h in pairs(hosts) do os.execute("spec/fake/stop " .. h.dir .. " >/dev/null 2>&1; rm -rf " .. h.dir) end
+    if server then server:stop() end
+  end)
+
+  it("lets one host download the taxonomy and both enforce it", function()
+    eventually("both hosts to have the index", function()
+      return (not drops(hosts.a, "signup") and drops(hosts.a, "mystery")
+        and not drops(hosts.b, "signup") and drops(hosts.b, "mystery")) or nil
+    end)
+    local t0 = socket.gettime()
+    socket.sleep(3) -- three refresh periods of each host
+    local probes, downloads = list_requests()
+    assert.equal(1, downloads) -- one host downloaded it, once
+    -- one check for changes per period across the fleet (each host alone would make one each)
+    assert.is_true(probes <= math.ceil(socket.gettime() - t0) + 3, probes .. " checks")
+    local keys = server:cli("-n", 2, "KEYS", "*")
+    assert.matches("posthog%-evdefs:edge:%x+", keys)
+    assert.is_nil(keys:find(helpers.KEY, 1, true))
+  end)
+
+  it("picks up a change on every host", function()
+    helpers.control("POST", "ingest", { insert = { { name = "new_event", verified = true } } })
+    eventually("both hosts to know the new event", function()
+      return (not drops(hosts.a, "new_event") and not drops(hosts.b, "new_event")) or nil
+    end)
+  end)
+
+  it("keeps the index when Redis is gone, refreshes on its own and says so once", function()
+    server:signal("KILL")
+    socket.sleep(2.5)
+    for _, h in pairs(hosts) do
+      assert.is_false(drops(h, "signup"))
+      assert.is_true(drops(h, "mystery"))
+      local log = slurp(h.dir .. "/logs/error.log")
+      local _, said = log:gsub("the index shared through Redis failed", "")
+      assert.equal(1, said, log)
+      assert.is_nil(log:find(server.password, 1, true))
+      assert.is_nil(log:find(helpers.KEY, 1, true))
+    end
+  end)
+end)
