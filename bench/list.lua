@@ -30,23 +30,7 @@ local quote, sh, write_file, median = support.quote, support.sh, support.write_f
 -- The pages -------------------------------------------------------------------------------------
 
 -- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
-local function uuid(n)
-  return string.format("0190c6a2-%04x-7000-9c1d-%012x", n % 65536, n * 7919)
-end
-
-local function user(n)
-  local first = ({ "Ada", "Grace", "Linus", "Barbara", "Ken" })[n % 5 + 1]
-  return string.format(
-    '{"id":%d,"uuid":"%s","distinct_id":"%s","first_name":"%s","last_name":"Example",' ..
-    '"email":"%s.%d@example.com","is_email_verified":%s,"hedgehog_config":null,' ..
-    '"role_at_organization":"engineering"}',
-    n, uuid(n + 100000), string.format("x%015d", n * 31), first, first:lower(), n, n % 3 == 0 and "true" or "false")
-end
-
-local function stamp(n)
-  return string.format("2024-%02d-%02dT%02d:%02d:%02d.%06dZ",
-    n % 12 + 1, n % 28 + 1, n % 24, n % 60, (n * 7) % 60, n * 997 % 1000000)
-end
+local uuid, user, stamp = support.uuid, support.user, support.stamp
 
 local function definition(i)
   local verified = i % 4 == 0

@@ -1,5 +1,6 @@
--- bench/support.lua: what the benchmarks share: shell helpers, medians, and an nginx of their
--- own on a free loopback port (its own prefix, stopped by its pid; never the system's).
+-- bench/support.lua: what the benchmarks share: shell helpers, medians, the fields of the
+-- definitions they build, and an nginx of their own on a free loopback port (its own prefix,
+-- stopped by its pid; never the system's). Loads on Lua 5.4, 5.1 and LuaJIT.
 local socket = require "socket"
 
 local support = {}
@@ -30,8 +31,34 @@ function support.median(list)
   for i, v in ipairs(list) do sorted[i] = v end
   table.sort(sorted)
   local n = #sorted
-  if n % 2 == 1 then return sorted[(n + 1) // 2] end
-  return (sorted[n // 2] + sorted[n // 2 + 1]) / 2
+  local mid = math.floor(n / 2)
+  if n % 2 == 1 then return sorted[mid + 1] end
+  return (sorted[mid] + sorted[mid + 1]) / 2
+end
+
+-- Fields of the definitions the benchmarks build, deterministic and shaped like PostHog Cloud's
+-- (reference §6.4, §7.3).
+
+--- A UUID for number n.
+function support.uuid(n)
+  return string.format("0190c6a2-%04x-7000-9c1d-%012x", n % 65536, n * 7919)
+end
+
+--- The JSON of a UserBasic object for number n.
+function support.user(n)
+  local first = ({ "Ada", "Grace", "Linus", "Barbara", "Ken" })[n % 5 + 1]
+  return string.format(
+    '{"id":%d,"uuid":"%s","distinct_id":"%s","first_name":"%s","last_name":"Example",' ..
+    '"email":"%s.%d@example.com","is_email_verified":%s,"hedgehog_config":null,' ..
+    '"role_at_organization":"engineering"}',
+    n, support.uuid(n + 100000), string.format("x%015d", n * 31), first, first:lower(), n,
+    n % 3 == 0 and "true" or "false")
+end
+
+--- An ISO-8601 timestamp with microseconds for number n.
+function support.stamp(n)
+  return string.format("2024-%02d-%02dT%02d:%02d:%02d.%06dZ",
+    n % 12 + 1, n % 28 + 1, n % 24, n % 60, (n * 7) % 60, n * 997 % 1000000)
 end
 
 --- A new temporary directory, world-readable (nginx's workers run as nobody).

@@ -10,49 +10,13 @@
 if not rawget(_G, "jit") then return end
 
 local socket = require "socket"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local cjson = require "cjson.safe"
 local helpers = require "spec.helpers"
 
-local WAIT_LIMIT = 20 -- seconds: the longest any poll below waits before failing
+local nginx = require "support.nginx"
 
--- An HTTP request with a bounded wait; returns body, status, headers.
-local function request(method, url, body, headers)
-  local chunks = {}
-  local h = { ["content-length"] = body and tostring(#body) or nil }
-  for k, v in pairs(headers or {}) do h[k] = v end
-  local _, status, response_headers = http.request {
-    url = url, method = method, headers = h,
-    source = body and ltn12.source.string(body) or nil,
-    sink = ltn12.sink.table(chunks),
-    create = function()
-      local s = socket.tcp()
-      s:settimeout(WAIT_LIMIT)
-      return s
-    end,
-  }
-  return table.concat(chunks), status, response_headers
-end
-
--- Starts nginx with spec/nginx/start `args`; returns {url, dir, tls_port}.
-local function start(args, env)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir .. " && chmod 755 " .. dir))
-  local pipe = assert(io.popen((env or "") .. " spec/nginx/start --dir " .. dir .. " " .. args))
-  local url = pipe:read("*l")
-  pipe:close()
-  assert(url and url:match("^http://127%.0%.0%.1:%d+$"), "nginx did not start in " .. dir)
-  local f = io.open(dir .. "/tls_port")
-  local tls_port = f and f:read("*l")
-  if f then f:close() end
-  return { url = url, dir = dir, tls_port = tls_port }
-end
-
-local function stop(app)
-  if app then os.execute("spec/fake/stop " .. app.dir .. " >/dev/null 2>&1; rm -rf " .. app.dir) end
-end
+local WAIT_LIMIT = nginx.WAIT_LIMIT
+local request, eventually, start, stop = nginx.request, nginx.eventually, nginx.start, nginx.stop
 
 -- Runs Lua `code` in a content handler of `app` (its argument: spec/nginx/testapp.lua); returns
 -- what the code returned.
@@ -62,17 +26,6 @@ local function run(app, code)
   local answer = assert(cjson.decode(body))
   assert(answer.error == nil, answer.error)
   return answer.value
-end
-
--- Polls `probe` until it returns a non-nil value, at most WAIT_LIMIT seconds; returns the value.
-local function eventually(what, probe)
-  local deadline = socket.gettime() + WAIT_LIMIT
-  while socket.gettime() < deadline do
-    local value = probe()
-    if value ~= nil then return value end
-    socket.sleep(0.02)
-  end
-  error("timed out waiting for " .. what)
 end
 
 -- How many lines of app's error log contain `text`.

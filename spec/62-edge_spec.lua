@@ -11,31 +11,12 @@
 if not rawget(_G, "jit") then return end
 
 local socket = require "socket"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local mime = require "mime"
 local cjson = require "cjson.safe"
 local helpers = require "spec.helpers"
 
-local WAIT_LIMIT = 20
-
--- An HTTP request; returns body, status, headers.
-local function request(method, url, body, headers)
-  local chunks = {}
-  local h = { ["content-length"] = body and tostring(#body) or nil }
-  for k, v in pairs(headers or {}) do h[k] = v end
-  local _, status, response_headers = http.request {
-    url = url, method = method, headers = h,
-    source = body and ltn12.source.string(body) or nil,
-    sink = ltn12.sink.table(chunks),
-    create = function()
-      local s = socket.tcp()
-      s:settimeout(WAIT_LIMIT)
-      return s
-    end,
-  }
-  return table.concat(chunks), status, response_headers
-end
+local nginx = require "support.nginx"
+local request, eventually = nginx.request, nginx.eventually
 
 -- Runs a shell command with `input` on its stdin (through a file); returns its stdout.
 local function filter(command, input)
@@ -63,17 +44,6 @@ local function url_escape(s)
 end
 local function url_unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
--- Polls `probe` until it returns a non-nil value; returns the value.
-local function eventually(what, probe)
-  local deadline = socket.gettime() + WAIT_LIMIT
-  while socket.gettime() < deadline do
-    local value = probe()
-    if value ~= nil then return value end
-    socket.sleep(0.05)
-  end
-  error("timed out waiting for " .. what)
 end
 
 -- The taxonomy of the fake: one definition per class, a schema for checkout (enforcement
@@ -159,32 +129,17 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
     return 0
   end
 
-  local function start(dir, extra)
-    assert(os.execute("mkdir -p " .. dir .. " && chmod 755 " .. dir))
+  local function start(extra)
     local env = "FAKE_POSTHOG_URL=" .. fake .. " POSTHOG_HOST=" .. fake .. " POSTHOG_PERSONAL_API_KEY="
       .. helpers.KEY .. " POSTHOG_PROJECT_ID=1"
-    local pipe = assert(io.popen(env .. " spec/nginx/start --edge --workers 2 --dir " .. dir .. " " .. (extra or "")))
-    local url = pipe:read("*l")
-    pipe:close()
-    assert(url and url:match("^http://127%.0%.0%.1:%d+$"), "nginx did not start in " .. dir)
-    return { url = url, dir = dir }
+    return nginx.start("--edge --workers 2 " .. (extra or ""), env)
   end
-  local function stop(a)
-    if a then os.execute("spec/fake/stop " .. a.dir .. " >/dev/null 2>&1; rm -rf " .. a.dir) end
-  end
-  local function log_text(a)
-    local f = assert(io.open(a.dir .. "/logs/error.log"))
-    local text = f:read("*a")
-    f:close()
-    return text
-  end
+  local stop, log_text = nginx.stop, nginx.log
 
   lazy_setup(function()
     fake = helpers.fake_url()
     helpers.reset(TAXONOMY)
-    local dir = os.tmpname()
-    os.remove(dir)
-    app = start(dir)
+    app = start()
     eventually("the first index", function()
       return metric(metrics(), "posthog_edge_index_definitions") > 0 or nil
     end)
@@ -440,9 +395,7 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
 
     it("passes everything before the first refresh succeeds, then enforces", function()
       helpers.faults { { match = { path = "^/api/" }, times = 0, status = 500 } }
-      local dir = os.tmpname()
-      os.remove(dir)
-      local second = start(dir)
+      local second = start()
       finally(function()
         helpers.control("DELETE", "faults")
         stop(second)
@@ -467,9 +420,7 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
 
     it("with before_first_refresh = \"reject\", answers 503 until the first index is loaded", function()
       helpers.faults { { match = { path = "^/api/" }, times = 0, status = 500 } }
-      local dir = os.tmpname()
-      os.remove(dir)
-      local third = start(dir, "--reject-before-refresh")
+      local third = start("--reject-before-refresh")
       finally(function()
         helpers.control("DELETE", "faults")
         stop(third)

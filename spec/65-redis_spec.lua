@@ -4,11 +4,10 @@
 -- again after SCRIPT FLUSH, Redis killed in the middle of a batch and back, a stalled Redis, a
 -- wrong password, a read-only replica, redis_required, and keys that never hold the API key.
 local socket = require "socket"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local cjson = require "cjson.safe"
 local helpers = require "spec.helpers"
 local redis_server = require "spec.support.redis_server"
+local nginx = require "support.nginx"
 local evdefs = require "posthog.event_definitions"
 local core = require "posthog.event_definitions.core"
 local options = require "posthog.event_definitions.options"
@@ -361,32 +360,11 @@ end)
 
 if not rawget(_G, "jit") then return end
 
--- An HTTP request with a bounded wait; returns body, status.
-local function request(method, url, body)
-  local chunks = {}
-  local _, status = http.request {
-    url = url, method = method, headers = { ["content-length"] = body and tostring(#body) or nil },
-    source = body and ltn12.source.string(body) or nil, sink = ltn12.sink.table(chunks),
-    create = function()
-      local s = socket.tcp()
-      s:settimeout(DEADLINE)
-      return s
-    end,
-  }
-  return table.concat(chunks), status
-end
+local request = nginx.request
 
 -- Starts the test app of spec/nginx with `workers`; returns {url, dir}.
 local function start_nginx(workers)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(redis_server.sh("mkdir -p " .. dir .. " && chmod 755 " .. dir))
-  local pipe = assert(io.popen("FAKE_POSTHOG_URL=" .. helpers.fake_url() .. " spec/nginx/start --dir " .. dir
-    .. " --workers " .. workers))
-  local url = pipe:read("*l")
-  pipe:close()
-  assert(url and url:match("^http://127%.0%.0%.1:%d+$"), "nginx did not start in " .. dir)
-  return { url = url, dir = dir }
+  return nginx.start("--workers " .. workers, "FAKE_POSTHOG_URL=" .. helpers.fake_url())
 end
 
 -- Has every worker of `app` run `code` in a timer; returns a function that waits for the

@@ -7,38 +7,11 @@
 if not rawget(_G, "jit") then return end
 
 local socket = require "socket"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local helpers = require "spec.helpers"
 local redis_server = require "spec.support.redis_server"
+local nginx = require "support.nginx"
 
-local WAIT_LIMIT = 20 -- seconds: the longest any poll waits
-
-local function post(url, body)
-  local chunks = {}
-  local _, status = http.request { url = url, method = "POST", source = ltn12.source.string(body),
-    headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#body) },
-    sink = ltn12.sink.table(chunks) }
-  return status, table.concat(chunks)
-end
-
-local function eventually(what, probe)
-  local deadline = socket.gettime() + WAIT_LIMIT
-  while socket.gettime() < deadline do
-    local value = probe()
-    if value ~= nil then return value end
-    socket.sleep(0.1)
-  end
-  error("timed out waiting for " .. what)
-end
-
-local function slurp(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local request, eventually = nginx.request, nginx.eventually
 
 -- The list requests of the fake's log: (the one-item pages that check for changes, the others
 -- that download the definitions).
@@ -67,18 +40,10 @@ describe("the edge's index shared by a fleet through Redis", function()
   end
 
   local function start(name, url)
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir .. " && chmod 755 " .. dir))
     local fake = helpers.fake_url()
     local env = "FAKE_POSTHOG_URL=" .. fake .. " POSTHOG_HOST=" .. fake .. " POSTHOG_PERSONAL_API_KEY="
       .. helpers.KEY .. " POSTHOG_PROJECT_ID=1"
-    local pipe = assert(io.popen(env .. " spec/nginx/start --edge --workers 2 --dir " .. dir
-      .. " --edge-redis '" .. url .. "'"))
-    local base = pipe:read("*l")
-    pipe:close()
-    assert(base and base:match("^http://127%.0%.0%.1:%d+$"), "nginx did not start in " .. dir)
-    hosts[name] = { url = base, dir = dir }
+    hosts[name] = nginx.start("--edge --workers 2 --edge-redis '" .. url .. "'", env)
     return hosts[name]
   end
 
@@ -86,7 +51,8 @@ describe("the edge's index shared by a fleet through Redis", function()
   -- true when the upstream received nothing of it.
   local function drops(host, name)
     helpers.control("DELETE", "captured")
-    local status = post(host.url .. "/e/", '{"event":"' .. name .. '","properties":{}}')
+    local _, status = request("POST", host.url .. "/e/", '{"event":"' .. name .. '","properties":{}}',
+      { ["content-type"] = "application/json" })
     assert.equal(200, status)
     return captured_text() == ""
   end
@@ -99,7 +65,7 @@ describe("the edge's index shared by a fleet through Redis", function()
     start("b", url)
   end)
   lazy_teardown(function()
-    for _, h in pairs(hosts) do os.execute("spec/fake/stop " .. h.dir .. " >/dev/null 2>&1; rm -rf " .. h.dir) end
+    for _, h in pairs(hosts) do nginx.stop(h) end
     if server then server:stop() end
   end)
 
@@ -132,7 +98,7 @@ describe("the edge's index shared by a fleet through Redis", function()
     for _, h in pairs(hosts) do
       assert.is_false(drops(h, "signup"))
       assert.is_true(drops(h, "mystery"))
-      local log = slurp(h.dir .. "/logs/error.log")
+      local log = nginx.log(h)
       local _, said = log:gsub("the index shared through Redis failed", "")
       assert.equal(1, said, log)
       assert.is_nil(log:find(server.password, 1, true))

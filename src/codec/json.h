@@ -4,6 +4,8 @@
 #ifndef PHED_JSON_H
 #define PHED_JSON_H
 
+#include <yajl/yajl_common.h>
+
 #include "core.h"
 
 /* ===== json_encode.c ===== */
@@ -40,5 +42,9 @@ double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratc
    ("decode: ...") and returns 0. Object nulls are dropped unless keep_nulls. Raises when memory
    runs out. Call only from a function carrying the core's upvalues. */
 int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls);
+
+/* Sets funcs so that yajl allocates from arena a (the guard's), which frees everything at once on
+   any raise whatever state yajl was left in. */
+void json_yajl_funcs(yajl_alloc_funcs *funcs, arena *a);
 
 #endif

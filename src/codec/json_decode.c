@@ -323,6 +323,14 @@ static void arena_yajl_free(void *ctx, void *p)
     arena_free(ctx, p);
 }
 
+void json_yajl_funcs(yajl_alloc_funcs *funcs, arena *a)
+{
+    funcs->malloc = arena_yajl_malloc;
+    funcs->realloc = arena_yajl_realloc;
+    funcs->free = arena_yajl_free;
+    funcs->ctx = a;
+}
+
 /* Writes the message of a failed parse: what yajl says and the byte offset. */
 static void syntax_error(decoder *d, yajl_handle h, const char *text, size_t len, size_t offset)
 {
@@ -360,10 +368,7 @@ int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape,
     d.item = 0;
     d.keep_nulls = keep_nulls;
     d.depth = 0;
-    funcs.malloc = arena_yajl_malloc;
-    funcs.realloc = arena_yajl_realloc;
-    funcs.free = arena_yajl_free;
-    funcs.ctx = &d.g->mem;
+    json_yajl_funcs(&funcs, &d.g->mem);
     h = yajl_alloc(&callbacks, &funcs, &d); /* raises rather than return NULL */
     st = yajl_parse(h, (const unsigned char *)text, len);
     if (st == yajl_status_error)

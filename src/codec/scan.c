@@ -257,21 +257,6 @@ static const yajl_callbacks callbacks = {
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
 };
 
-static void *arena_yajl_malloc(void *ctx, size_t size)
-{
-    return arena_malloc(ctx, size);
-}
-
-static void *arena_yajl_realloc(void *ctx, void *p, size_t size)
-{
-    return arena_realloc(ctx, p, size);
-}
-
-static void arena_yajl_free(void *ctx, void *p)
-{
-    arena_free(ctx, p);
-}
-
 /* Runs yajl over text with the callbacks cb and context ctx (pushes a guard, which the caller
    drops); returns 1 when the text is one complete JSON value that the callbacks accepted. */
 static int run(lua_State *L, const yajl_callbacks *cb, void *ctx, yajl_handle *hp, const char *text, size_t len)
@@ -280,10 +265,7 @@ static int run(lua_State *L, const yajl_callbacks *cb, void *ctx, yajl_handle *h
     guard *g = guard_push(L);
     yajl_status st;
 
-    funcs.malloc = arena_yajl_malloc;
-    funcs.realloc = arena_yajl_realloc;
-    funcs.free = arena_yajl_free;
-    funcs.ctx = &g->mem;
+    json_yajl_funcs(&funcs, &g->mem);
     *hp = yajl_alloc(cb, &funcs, ctx); /* raises rather than return NULL */
     st = yajl_parse(*hp, (const unsigned char *)text, len);
     if (st == yajl_status_ok)
