@@ -5,6 +5,7 @@ include_files = { "lua/**/*.lua", "spec/**/*.lua", "bench/**/*.lua", "examples/*
 exclude_files = { "build/**" }
 files["spec"] = { std = "+busted" }
 files["spec/fake"] = { std = "luajit", globals = { "ngx" } }
+files["fuzz/decode.lua"] = { read_globals = { "decode_by_yajl" } } -- set by fuzz/harness.c
 files["lua/posthog/event_definitions/edge.lua"] = { globals = { "ngx" } } -- sets ngx.status, ngx.header
 files["rockspec"] = { std = "+rockspec" }
 stds.rockspec = { globals = { "package", "version", "source", "description", "dependencies",

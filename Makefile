@@ -11,12 +11,17 @@ YAJL_CFLAGS  = $(shell pkg-config --cflags yajl 2>/dev/null)
 YAJL_LIBS    = $(shell pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 CURL_CFLAGS  = $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS    = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+SIMDJSON_CFLAGS = $(shell pkg-config --cflags simdjson 2>/dev/null || echo -DSIMDJSON_THREADS_ENABLED=1)
+SIMDJSON_LIBS   = $(shell pkg-config --libs simdjson 2>/dev/null || echo -lsimdjson)
 HIREDIS_CFLAGS = $(shell pkg-config --cflags hiredis 2>/dev/null)
 HIREDIS_LIBS   = $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 HEADERS     := $(wildcard src/*.h src/*/*.h)
-# The sans-IO core links yajl only; the libcurl driver links libcurl only. Both compile the
-# buffer and the header normalisation (hidden symbols, so each .so has its own copy).
+# The sans-IO core links yajl and simdjson (its one C++ file) only; the libcurl driver links
+# libcurl only. Both compile the buffer and the header normalisation (hidden symbols, so each
+# .so has its own copy).
 CORE_SOURCES := src/core.c src/clock.c src/sha256.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
+CORE_CXX     := src/codec/json_simd.cpp
+CXXWARN      := -Wall -Wextra -std=c++17
 CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 REDIS_SOURCES := $(wildcard src/redis/*.c)
 
@@ -28,7 +33,7 @@ lua_bin_5.1 := lua5.1
 lua_bin_jit := luajit
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
-  lua-busted luarocks libcurl4-openssl-dev libyajl-dev libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
+  lua-busted luarocks libcurl4-openssl-dev libyajl-dev libsimdjson-dev g++ libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
   lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl \
   redis-server lua-nginx-redis python3
 
@@ -43,10 +48,13 @@ all: $(MODULES)
 
 # -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
 define module_rules
-$(call core_so,$(1)): $(CORE_SOURCES) $(HEADERS) Makefile
+$(BUILD)/$(1)/obj/json_simd.o: $(CORE_CXX) $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(CFLAGS) $$(CXXWARN) $$(PIC) -Isrc $$(SIMDJSON_CFLAGS) -c -o $$@ $(CORE_CXX)
+$(call core_so,$(1)): $(CORE_SOURCES) $(BUILD)/$(1)/obj/json_simd.o $(HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
-	  $$(CORE_SOURCES) $$(YAJL_LIBS)
+	  $$(CORE_SOURCES) $(BUILD)/$(1)/obj/json_simd.o $$(YAJL_LIBS) $$(SIMDJSON_LIBS) -lstdc++
 $(call libcurl_so,$(1)): $(CURL_SOURCES) $(HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(CURL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
@@ -88,7 +96,7 @@ valgrind: deps
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan LUAS=5.4 CC=clang CFLAGS="-O1 -g $(SANITIZE_FLAGS)" all
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan LUAS=5.4 CC=clang CXX=clang++ CFLAGS="-O1 -g $(SANITIZE_FLAGS)" all
 	@$(CC) -O2 -fPIC -shared -o $(BUILD)/asan/preload_shield.so spec/support/preload_shield.c
 	@LUAS=5.4 SANITIZE=1 spec/run
 
@@ -100,15 +108,18 @@ sanitize: deps
 FUZZ_SECONDS  ?= 10
 FUZZ_HARNESSES := decode response encode request retry_after tags parse_head scan
 FUZZ_FLAGS    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g
-FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES))
+FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES)) $(BUILD)/fuzz/obj/codec/json_simd.o
 .SECONDARY: $(FUZZ_OBJECTS)
 $(BUILD)/fuzz/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) $(WARN) -Isrc -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
+$(BUILD)/fuzz/obj/%.o: src/%.cpp $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_FLAGS) $(CXXWARN) -Isrc $(SIMDJSON_CFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/bin/%: fuzz/harness.c fuzz/%.lua $(FUZZ_OBJECTS) Makefile
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) $(WARN) -I$(lua_inc_5.4) -DFUZZ_SCRIPT='"fuzz/$*.lua"' -o $@ fuzz/harness.c \
-	  $(FUZZ_OBJECTS) -llua5.4 $(YAJL_LIBS) -lm
+	clang++ $(FUZZ_FLAGS) $(WARN) -Isrc -I$(lua_inc_5.4) $(YAJL_CFLAGS) -DFUZZ_SCRIPT='"fuzz/$*.lua"' -o $@ \
+	  -x c fuzz/harness.c -x none $(FUZZ_OBJECTS) -llua5.4 $(YAJL_LIBS) $(SIMDJSON_LIBS) -lm
 fuzz: deps $(foreach h,$(FUZZ_HARNESSES),$(BUILD)/fuzz/bin/$(h))
 	@status=0; for h in $(FUZZ_HARNESSES); do \
 	  case $$h in retry_after|parse_head) dict=fuzz/http.dict ;; tags) dict=fuzz/tags.dict ;; *) dict=fuzz/json.dict ;; esac; \

@@ -4,7 +4,8 @@
  * read from the repository root), which returns a function of the input bytes. That function
  * calls the core's entry points and checks what the contract promises; an error it raises (a
  * broken promise) aborts, so libFuzzer keeps the input. Memory errors, undefined behaviour and
- * leaks are the sanitizers' (clang -fsanitize=fuzzer,address,undefined).
+ * leaks are the sanitizers' (clang -fsanitize=fuzzer,address,undefined). The script also gets
+ * decode_by_yajl, core.decode with yajl alone, to compare the two parsers.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,9 +15,38 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "codec/json.h"
+
 int luaopen_posthog_event_definitions_core(lua_State *L);
 
 static lua_State *L;
+
+/* decode_by_yajl(text [, shape [, keep_nulls]]): core.decode with yajl alone. */
+static int decode_by_yajl(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    shape_id shape = shape_opt(L, 2, SHAPE_BIT(SHAPE_ID_DEFINITION) | SHAPE_BIT(SHAPE_ID_PAGE) |
+                                         SHAPE_BIT(SHAPE_ID_BULK) | SHAPE_BIT(SHAPE_ID_PRIMARY_PROPERTIES) |
+                                         SHAPE_BIT(SHAPE_ID_OBJECT));
+
+    if (json_decode_push_yajl(L, text, len, shape, lua_toboolean(L, 3)))
+        return 1;
+    return core_fail(L, "decode", lua_tostring(L, -1));
+}
+
+/* Sets the global decode_by_yajl, a closure over core.decode's upvalues (the core's state). */
+static void register_decode_by_yajl(lua_State *L)
+{
+    int i;
+
+    lua_getfield(L, -1, "decode");
+    for (i = 1; i <= CORE_NUPVALUES; i++)
+        lua_getupvalue(L, -i, i);
+    lua_pushcclosure(L, decode_by_yajl, CORE_NUPVALUES);
+    lua_setglobal(L, "decode_by_yajl");
+    lua_pop(L, 1);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -25,6 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     L = luaL_newstate();
     luaL_openlibs(L);
     luaL_requiref(L, "posthog.event_definitions.core", luaopen_posthog_event_definitions_core, 0);
+    register_decode_by_yajl(L);
     lua_pop(L, 1);
     if (luaL_loadfile(L, FUZZ_SCRIPT) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK || !lua_isfunction(L, -1)) {
         fprintf(stderr, "harness: %s: %s\n", FUZZ_SCRIPT, lua_isstring(L, -1) ? lua_tostring(L, -1) : "no function");

@@ -23,6 +23,7 @@ external_dependencies = {
   -- search lib/<multiarch>), so a plain `luarocks make` needs no CURL_INCDIR there.
   CURL = { library = "curl" },
   YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
+  SIMDJSON = { header = "simdjson.h", library = "simdjson" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
 }
 build = {
@@ -72,7 +73,8 @@ build = {
     ["posthog.event_definitions.taxonomy"] = "lua/posthog/event_definitions/taxonomy.lua",
     ["posthog.event_definitions.transport.curl"] = "lua/posthog/event_definitions/transport/curl.lua",
     ["posthog.event_definitions.transport.ngx"] = "lua/posthog/event_definitions/transport/ngx.lua",
-    -- The sans-IO C core: links yajl only (nginx workers load it).
+    -- The sans-IO C core: links yajl and simdjson only (nginx workers load it); its one C++
+    -- file needs a C++ compiler (g++: build-essential) and libstdc++.
     ["posthog.event_definitions.core"] = {
       sources = {
         "src/clock.c",
@@ -80,6 +82,7 @@ build = {
         "src/codec/json_decode.c",
         "src/codec/json_encode.c",
         "src/codec/json_number.c",
+        "src/codec/json_simd.cpp",
         "src/codec/scan.c",
         "src/codec/shape.c",
         "src/codec/tags.c",
@@ -94,9 +97,10 @@ build = {
         "src/mem/guard.c",
         "src/sha256.c",
       },
-      incdirs = { "src", "$(YAJL_INCDIR)" },
-      libdirs = { "$(YAJL_LIBDIR)" },
-      libraries = { "yajl" },
+      defines = { "SIMDJSON_THREADS_ENABLED=1" }, -- as Debian's libsimdjson is built
+      incdirs = { "src", "$(YAJL_INCDIR)", "$(SIMDJSON_INCDIR)" },
+      libdirs = { "$(YAJL_LIBDIR)", "$(SIMDJSON_LIBDIR)" },
+      libraries = { "yajl", "simdjson", "stdc++" },
     },
     -- Redis connections for the fleet pacing outside nginx: the only C that links hiredis.
     ["posthog.event_definitions.hiredis"] = {

@@ -68,8 +68,8 @@ describe("rockspecs", function()
       local listed = {}
       for source in pairs(all) do listed[#listed + 1] = source end
       table.sort(listed)
-      assert.same(lines_of("find src -name '*.c' | sort"), listed)
-      assert.same({ "yajl" }, core.libraries)
+      assert.same(lines_of("find src -name '*.c' -o -name '*.cpp' | sort"), listed)
+      assert.same({ "yajl", "simdjson", "stdc++" }, core.libraries)
       assert.same({ "curl" }, libcurl.libraries)
       assert.same({ "hiredis" }, hiredis.libraries)
     end

@@ -1,11 +1,13 @@
 /*
- * json_decode.c - JSON text to Lua values in one pass over yajl's parse events.
+ * json_decode.c - JSON text to Lua values in one pass over parse events.
  *
- * The values are built on the Lua stack with an explicit frame stack (no recursion): an open
- * object is a table with, while a value is pending, its key above it; an open array is a
- * table. Known fields of the shape's records are checked as their values arrive, and their
- * keys come from the key cache (interned once) instead of being hashed again. yajl's memory
- * comes from the guard's arena (the Lua state's allocator), freed whole on any raise.
+ * simdjson parses the text whole and replays it as events; what it refuses (it takes a subset
+ * of what yajl takes) is parsed again by yajl, whose events and messages are the same, so the
+ * result never depends on which parser ran. The values are built on the Lua stack with an
+ * explicit frame stack (no recursion): an open object is a table with, while a value is
+ * pending, its key above it; an open array is a table. Known fields of the shape's records are
+ * checked as their values arrive, and their keys come from the key cache (interned once)
+ * instead of being hashed again. The parsers' memory is the guard's, freed on any raise.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "codec/json.h"
+#include "codec/json_simd.h"
 
 typedef enum json_kind { K_NULL, K_BOOLEAN, K_INTEGER, K_FLOAT, K_STRING, K_OBJECT, K_ARRAY } json_kind;
 
@@ -32,6 +35,7 @@ typedef struct decoder {
     const shape_field *want;    /* field of the next value, or NULL for anything */
     int item;                   /* the next value is an item of want's array */
     int keep_nulls;             /* an object's null becomes core.null instead of an absent key */
+    int utf8_checked;           /* the parser validated every string as UTF-8 already */
     int depth;                  /* open containers */
     frame stack[JSON_MAX_DEPTH];
     char err[CORE_ERRMAX];      /* why a callback stopped the parse */
@@ -147,47 +151,65 @@ static int on_boolean(void *ud, int b)
     return 1;
 }
 
-static int on_number(void *ud, const char *s, size_t len)
+static int on_integer(void *ud, long long i)
 {
     decoder *d = ud;
-    long long i;
 
-    if (json_parse_int64(s, len, &i)) {
-        if (!check(d, K_INTEGER))
-            return 0;
-        compat_pushint64(d->L, i);
-    } else {
-        double v;
-        if (!check(d, K_FLOAT))
-            return 0;
-        if (isinf(v = json_parse_double(d->L, s, len, &d->g->aux))) {
-            snprintf(d->err, sizeof d->err, "decode: a number beyond the range of a double");
-            return 0;
-        }
-        lua_pushnumber(d->L, (lua_Number)v);
-    }
+    if (!check(d, K_INTEGER))
+        return 0;
+    compat_pushint64(d->L, i);
     put(d);
     return 1;
 }
 
+static int on_double(void *ud, double v)
+{
+    decoder *d = ud;
+
+    if (!check(d, K_FLOAT))
+        return 0;
+    lua_pushnumber(d->L, (lua_Number)v);
+    put(d);
+    return 1;
+}
+
+/* yajl's number: its text. */
+static int on_number_text(void *ud, const char *s, size_t len)
+{
+    decoder *d = ud;
+    long long i;
+    double v;
+
+    if (json_parse_int64(s, len, &i))
+        return on_integer(ud, i);
+    if (isinf(v = json_parse_double(d->L, s, len, &d->g->aux))) {
+        if (!check(d, K_FLOAT))
+            return 0;
+        snprintf(d->err, sizeof d->err, "decode: a number beyond the range of a double");
+        return 0;
+    }
+    return on_double(ud, v);
+}
+
 /* yajl checks the bytes of strings loosely (overlong forms, surrogates and code points above
    U+10FFFF pass, and so do those that its \u escapes make): the decoder takes only what the
-   encoder would send. */
-static int bad_utf8(decoder *d, const unsigned char *s, size_t len, const char *what)
+   encoder would send. simdjson checks as strictly (every byte of the text, and no lone
+   surrogate from a \u escape), so its strings are not checked again. */
+static int bad_utf8(decoder *d, const char *s, size_t len, const char *what)
 {
-    if (utf8_valid((const char *)s, len))
+    if (d->utf8_checked || utf8_valid(s, len))
         return 0;
     snprintf(d->err, sizeof d->err, "decode: a %s that is not valid UTF-8", what);
     return 1;
 }
 
-static int on_string(void *ud, const unsigned char *s, size_t len)
+static int on_string(void *ud, const char *s, size_t len)
 {
     decoder *d = ud;
 
     if (!check(d, K_STRING) || bad_utf8(d, s, len, "string"))
         return 0;
-    lua_pushlstring(d->L, (const char *)s, len);
+    lua_pushlstring(d->L, s, len);
     put(d);
     return 1;
 }
@@ -218,18 +240,19 @@ static frame *open_container(decoder *d, json_kind k)
     return f;
 }
 
-static int on_start_map(void *ud)
+/* Opens an object of n fields (0: unknown). */
+static int on_start_map(void *ud, size_t n)
 {
     decoder *d = ud;
     frame *f = open_container(d, K_OBJECT);
 
     if (f == NULL)
         return 0;
-    lua_createtable(d->L, 0, f->record != NULL ? f->record->size_hint : 0);
+    lua_createtable(d->L, 0, f->record != NULL ? f->record->size_hint : n < 1024 ? (int)n : 1024);
     return 1;
 }
 
-static int on_map_key(void *ud, const unsigned char *k, size_t len)
+static int on_map_key(void *ud, const char *k, size_t len)
 {
     decoder *d = ud;
     frame *f = &d->stack[d->depth - 1];
@@ -238,13 +261,13 @@ static int on_map_key(void *ud, const unsigned char *k, size_t len)
     d->item = 0;
     if (bad_utf8(d, k, len, "key"))
         return 0;
-    if (f->record != NULL && (d->want = shape_lookup(f->record, (const char *)k, len, &index)) != NULL) {
+    if (f->record != NULL && (d->want = shape_lookup(f->record, k, len, &index)) != NULL) {
         f->seen |= 1ull << index;
         lua_rawgeti(d->L, CORE_UV_KEYS, f->record->key_base + index);
         return 1;
     }
     d->want = f->field;
-    lua_pushlstring(d->L, (const char *)k, len);
+    lua_pushlstring(d->L, k, len);
     return 1;
 }
 
@@ -277,7 +300,8 @@ static int on_end_map(void *ud)
     return end_container(d);
 }
 
-static int on_start_array(void *ud)
+/* Opens an array of n items (0: unknown). */
+static int on_start_array(void *ud, size_t n)
 {
     decoder *d = ud;
     frame *f = open_container(d, K_ARRAY);
@@ -286,7 +310,7 @@ static int on_start_array(void *ud)
         return 0;
     d->want = f->field;
     d->item = f->field != NULL;
-    lua_createtable(d->L, 0, 0);
+    lua_createtable(d->L, n < 65536 ? (int)n : 65536, 0);
     return 1;
 }
 
@@ -301,9 +325,35 @@ static int on_end_array(void *ud)
     return end_container(d);
 }
 
-static const yajl_callbacks callbacks = {
-    on_null, on_boolean, NULL, NULL, on_number, on_string,
+static const json_events events = {
+    on_null, on_boolean, on_integer, on_double, on_string,
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
+};
+
+/* yajl's strings and numbers come as unsigned bytes and text. */
+static int on_yajl_string(void *ud, const unsigned char *s, size_t len)
+{
+    return on_string(ud, (const char *)s, len);
+}
+
+static int on_yajl_key(void *ud, const unsigned char *s, size_t len)
+{
+    return on_map_key(ud, (const char *)s, len);
+}
+
+static int on_yajl_start_map(void *ud)
+{
+    return on_start_map(ud, 0);
+}
+
+static int on_yajl_start_array(void *ud)
+{
+    return on_start_array(ud, 0);
+}
+
+static const yajl_callbacks callbacks = {
+    on_null, on_boolean, NULL, NULL, on_number_text, on_yajl_string,
+    on_yajl_start_map, on_yajl_key, on_end_map, on_yajl_start_array, on_end_array
 };
 
 /* ===== Entry points ===== */
@@ -353,12 +403,29 @@ static void syntax_error(decoder *d, yajl_handle h, const char *text, size_t len
         yajl_free_error(h, msg);
 }
 
-int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
+/* Parses text with yajl into d: 1, or 0 with the message in d->err. */
+static int parse_yajl(decoder *d, const char *text, size_t len)
 {
-    int top = lua_gettop(L);
     yajl_alloc_funcs funcs;
     yajl_status st;
     yajl_handle h;
+
+    json_yajl_funcs(&funcs, &d->g->mem);
+    h = yajl_alloc(&callbacks, &funcs, d); /* raises rather than return NULL */
+    st = yajl_parse(h, (const unsigned char *)text, len);
+    if (st == yajl_status_error)
+        syntax_error(d, h, text, len, yajl_get_bytes_consumed(h));
+    else if (st == yajl_status_ok && (st = yajl_complete_parse(h)) == yajl_status_error)
+        syntax_error(d, h, text, len, len);
+    yajl_free(h);
+    return st == yajl_status_ok;
+}
+
+/* json_decode_push, with simdjson first or with yajl alone. */
+static int decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls, int simd)
+{
+    int top = lua_gettop(L), ok, oom;
+    json_simd *parser;
     decoder d;
 
     luaL_checkstack(L, 2 * JSON_MAX_DEPTH + 8, "decode");
@@ -368,22 +435,42 @@ int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape,
     d.item = 0;
     d.keep_nulls = keep_nulls;
     d.depth = 0;
-    json_yajl_funcs(&funcs, &d.g->mem);
-    h = yajl_alloc(&callbacks, &funcs, &d); /* raises rather than return NULL */
-    st = yajl_parse(h, (const unsigned char *)text, len);
-    if (st == yajl_status_error)
-        syntax_error(&d, h, text, len, yajl_get_bytes_consumed(h));
-    else if (st == yajl_status_ok && (st = yajl_complete_parse(h)) == yajl_status_error)
-        syntax_error(&d, h, text, len, len);
-    yajl_free(h);
+    d.utf8_checked = 0;
+    parser = NULL;
+    if (simd) {
+        if ((parser = json_simd_new()) == NULL)
+            return guard_oom(L, "decode");
+        guard_own(d.g, parser, json_simd_free);
+        if (!json_simd_parse(parser, text, len, &oom)) {
+            if (oom)
+                return guard_oom(L, "decode");
+            parser = NULL; /* refused: yajl parses it, and says why */
+        }
+    }
+    if (parser != NULL) {
+        d.utf8_checked = 1;
+        ok = json_simd_replay(parser, &events, &d);
+    } else {
+        ok = parse_yajl(&d, text, len);
+    }
     guard_release(d.g);
-    if (st != yajl_status_ok) {
+    if (!ok) {
         lua_settop(L, top);
         lua_pushstring(L, d.err);
         return 0;
     }
     lua_replace(L, top + 1); /* the value over the guard */
     return 1;
+}
+
+int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
+{
+    return decode_push(L, text, len, shape, keep_nulls, 1);
+}
+
+int json_decode_push_yajl(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
+{
+    return decode_push(L, text, len, shape, keep_nulls, 0);
 }
 
 /* core.decode(text [, shape [, keep_nulls]]) -> value | nil, {kind = "decode", detail};

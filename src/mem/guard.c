@@ -77,8 +77,19 @@ int guard_oom(lua_State *L, const char *what)
     return luaL_error(L, "%s: not enough memory", what);
 }
 
+void guard_own(guard *g, void *p, void (*drop)(void *))
+{
+    g->owned = p;
+    g->drop = drop;
+}
+
 void guard_release(guard *g)
 {
+    if (g->drop != NULL) {
+        g->drop(g->owned);
+        g->drop = NULL;
+        g->owned = NULL;
+    }
     buffer_free(&g->out);
     buffer_free(&g->aux);
     buffer_free(&g->keys);

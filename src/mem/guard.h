@@ -1,7 +1,8 @@
 /*
  * guard.h - memory owned by a userdata, so that a Lua error (out of memory, or any raise
  * between two allocations) cannot leak it: released by guard_release, or by the collector
- * when a raise skipped that. All of it comes from the Lua state's allocator.
+ * when a raise skipped that. All of it comes from the Lua state's allocator, but for one object
+ * of a library with its own (guard_own).
  */
 #ifndef PHED_GUARD_H
 #define PHED_GUARD_H
@@ -32,6 +33,8 @@ typedef struct arena {
 typedef struct guard {
     buffer out, aux, keys;
     arena mem;
+    void (*drop)(void *); /* frees owned, memory of a library with its own allocator */
+    void *owned;
 } guard;
 
 /* Registers the guard metatable (called once per state by luaopen). */
@@ -39,6 +42,9 @@ void guard_register(lua_State *L);
 
 /* Pushes a new, empty guard whose memory comes from L's allocator. */
 guard *guard_push(lua_State *L);
+
+/* Gives the guard p, to be freed by drop(p) on release (one such object at a time). */
+void guard_own(guard *g, void *p, void (*drop)(void *));
 
 /* Frees everything the guard holds (idempotent; the guard stays usable). */
 void guard_release(guard *g);
