@@ -92,6 +92,7 @@ build = {
         "src/http/response.c",
         "src/mem/buffer.c",
         "src/mem/guard.c",
+        "src/mem/id_set.c",
         "src/sha256.c",
       },
       incdirs = { "src", "$(YAJL_INCDIR)" },
