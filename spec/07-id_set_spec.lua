@@ -1,8 +1,11 @@
 -- core.id_set (src/mem/id_set.c), on every interpreter: a set of id strings that is exact (two
 -- different strings are never the same id, whatever their case, length or bytes), grows without
 -- losing or inventing an id, costs far less memory than a Lua table of the same ids, and refuses
--- what is not a string.
+-- what is not a string; and the pager's walks that use it (each skips an id met before, all
+-- fails on one).
 local core = require "posthog.event_definitions.core"
+local evdefs = require "posthog.event_definitions"
+local helpers = require "spec.helpers"
 
 local UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 
@@ -124,5 +127,65 @@ describe("core.id_set", function()
     assert.matches("id_set expected", select(2, pcall(set.add, {}, UUID)), 1, true)
     assert.matches("id_set expected", select(2, pcall(set.count, "x")), 1, true)
     assert.equal(0, #set)
+  end)
+end)
+
+describe("walks that never yield an id twice", function()
+  local BASE = "https://posthog.example.com/api/projects/7/event_definitions/"
+
+  -- A client whose transport answers with the given page bodies in turn.
+  local function client(bodies)
+    local responses = {}
+    for i, body in ipairs(bodies) do responses[i] = { body = body } end
+    local transport = helpers.scripted(responses)
+    return assert(evdefs.new { host = "https://posthog.example.com", personal_api_key = "phx_spec",
+      project_id = 7, transport = transport, rate_limit = false })
+  end
+
+  -- A page body of definitions {id, name} (id false: none), with a next link at `offset` and a count.
+  local function page(defs, offset, count)
+    local items = {}
+    for i, d in ipairs(defs) do
+      items[i] = d[1] and ('{"id":"%s","name":"%s"}'):format(d[1], d[2]) or ('{"name":"%s"}'):format(d[2])
+    end
+    local nxt = offset and ('"%s?limit=3&offset=%d"'):format(BASE, offset) or "null"
+    return ('{"count":%s,"next":%s,"previous":null,"results":[%s]}'):format(count or "null", nxt,
+      table.concat(items, ","))
+  end
+
+  local function names(client_, params)
+    local out = {}
+    for def, err in client_:each(params) do
+      assert(def, err)
+      out[#out + 1] = def.name
+    end
+    return table.concat(out, " ")
+  end
+
+  it("each skips an id met on an earlier page, and yields every definition without an id", function()
+    local bodies = {
+      page({ { UUID, "a" }, { "name-id", "b" }, { false, "c" } }, 3),
+      page({ { UUID, "a again" }, { UUID:upper(), "A" }, { false, "d" } }, 6),
+      page({ { "name-id", "b again" }, { false, "e" } }),
+    }
+    assert.equal("a b c A d e", names(client(bodies), { limit = 3 }))
+  end)
+
+  it("all fails when an id comes twice, and keeps ids that differ only in case", function()
+    local first = page({ { uuid(1), "a" }, { uuid(2), "b" }, { uuid(3), "c" } }, 3)
+    local defs, err = client({ first, page({ { uuid(4), "d" }, { uuid(2), "b" } }) }):all { limit = 3 }
+    assert.is_nil(defs)
+    assert.equal("decode", err.kind)
+    assert.matches("changed while paging", err.detail)
+    defs = assert(client({ first, page({ { uuid(1):upper(), "A" } }) }):all { limit = 3 })
+    assert.equal(4, #defs)
+    -- a full first page with an exact count: the other pages are fetched by offset
+    local counted = page({ { uuid(1), "a" }, { uuid(2), "b" }, { uuid(3), "c" } }, 3, 6)
+    defs, err = client({ counted, page({ { uuid(4), "d" }, { uuid(3), "c" }, { uuid(5), "e" } }) }):all { limit = 3 }
+    assert.is_nil(defs)
+    assert.matches("changed while paging", err.detail)
+    defs = assert(client({ counted, page({ { uuid(4), "d" }, { uuid(3):upper(), "C" }, { uuid(5), "e" } }) })
+      :all { limit = 3 })
+    assert.equal(6, #defs)
   end)
 end)
