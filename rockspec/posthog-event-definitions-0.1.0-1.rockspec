@@ -96,6 +96,7 @@ build = {
         "src/http/response.c",
         "src/mem/buffer.c",
         "src/mem/guard.c",
+        "src/mem/id_set.c",
         "src/sha256.c",
       },
       defines = { "SIMDJSON_THREADS_ENABLED=1" }, -- as Debian's libsimdjson is built

@@ -22,6 +22,13 @@ local function page(n)
   return '{"count":' .. n .. ',"next":null,"previous":null,"results":[' .. table.concat(items, ",") .. ']}'
 end
 
+-- Ids for the id set: UUIDs (packed) and other strings (copied), made once, outside the runs.
+local IDS = {}
+for i = 1, 40 do
+  IDS[#IDS + 1] = ("0190c6a2-8f4e-0000-9c1d-%012x"):format(i)
+  IDS[#IDS + 1] = "event-" .. i
+end
+
 local function nested(depth)
   return string.rep('{"a":[', depth) .. '"x"' .. string.rep("]}", depth)
 end
@@ -120,6 +127,21 @@ describe("allocation failures in the core", function()
         ["X-N"] = 5 })
     end,
     ["normalize a tag"] = function() return core.normalize_tag("  \194\160Ärger École  ") end,
+    ["add ids to a set, growing it; a failed add leaves it as it was"] = function()
+      local set, added = core.id_set(), 0
+      local ok, err = pcall(function()
+        for _, id in ipairs(IDS) do
+          if set:add(id) then added = added + 1 end
+        end
+      end)
+      -- the ids added before a failure are all there (finding one allocates nothing), no other
+      for i = 1, added do
+        if set:add(IDS[i]) then error("the id set lost an id") end
+      end
+      if #set ~= added then error("the id set counts an id it does not hold") end
+      if not ok then error(err, 0) end
+      return { added, #set }
+    end,
     ["load the module"] = function()
       local loaded = package.loaded["posthog.event_definitions.core"]
       package.loaded["posthog.event_definitions.core"] = nil

@@ -46,6 +46,7 @@ static const luaL_Reg functions[] = {
     { "monotonic", core_monotonic },
     { "sleep", core_sleep },
     { "sha256", core_sha256 },
+    { "id_set", core_id_set },
     { NULL, NULL }
 };
 

@@ -60,6 +60,7 @@ int core_normalize_headers(lua_State *L);
 int core_monotonic(lua_State *L);       /* clock.c */
 int core_sleep(lua_State *L);
 int core_sha256(lua_State *L);
+int core_id_set(lua_State *L);          /* mem/id_set.c */
 
 /* ===== UTF-8 and tags (codec/tags.c) ===== */
 
