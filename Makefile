@@ -16,11 +16,12 @@ SIMDJSON_LIBS   = $(shell pkg-config --libs simdjson 2>/dev/null || echo -lsimdj
 HIREDIS_CFLAGS = $(shell pkg-config --cflags hiredis 2>/dev/null)
 HIREDIS_LIBS   = $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 HEADERS     := $(wildcard src/*.h src/*/*.h)
-# The sans-IO core links yajl and simdjson (its one C++ file) only; the libcurl driver links
-# libcurl only. Both compile the buffer and the header normalisation (hidden symbols, so each
-# .so has its own copy).
+# The sans-IO core links yajl only; the libcurl driver links libcurl only. Both compile the
+# buffer and the header normalisation (hidden symbols, so each .so has its own copy). The
+# simdjson module (the decoder's faster parser, with its one C++ file) links simdjson only.
 CORE_SOURCES := src/core.c src/clock.c src/sha256.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
-CORE_CXX     := src/codec/json_simd.cpp
+SIMD_SOURCES := $(wildcard src/simdjson/*.c)
+SIMD_CXX     := src/simdjson/json_simd.cpp
 CXXWARN      := -Wall -Wextra -std=c++17
 CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 REDIS_SOURCES := $(wildcard src/redis/*.c)
@@ -40,21 +41,27 @@ DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
 hiredis_so = $(BUILD)/$(1)/posthog/event_definitions/hiredis.so
+simd_so    = $(BUILD)/$(1)/posthog/event_definitions/simdjson.so
 faults_so  = $(BUILD)/$(1)/alloc_faults.so
-MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call faults_so,$(v)))
+MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call simd_so,$(v)) \
+  $(call faults_so,$(v)))
 
 .PHONY: all deps test demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
 all: $(MODULES)
 
 # -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
 define module_rules
-$(BUILD)/$(1)/obj/json_simd.o: $(CORE_CXX) $(HEADERS) Makefile
-	@mkdir -p $$(dir $$@)
-	$$(CXX) $$(CFLAGS) $$(CXXWARN) $$(PIC) -Isrc $$(SIMDJSON_CFLAGS) -c -o $$@ $(CORE_CXX)
-$(call core_so,$(1)): $(CORE_SOURCES) $(BUILD)/$(1)/obj/json_simd.o $(HEADERS) Makefile
+$(call core_so,$(1)): $(CORE_SOURCES) $(HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
-	  $$(CORE_SOURCES) $(BUILD)/$(1)/obj/json_simd.o $$(YAJL_LIBS) $$(SIMDJSON_LIBS) -lstdc++
+	  $$(CORE_SOURCES) $$(YAJL_LIBS)
+$(BUILD)/$(1)/obj/json_simd.o: $(SIMD_CXX) $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(CFLAGS) $$(CXXWARN) $$(PIC) -Isrc $$(SIMDJSON_CFLAGS) -c -o $$@ $(SIMD_CXX)
+$(call simd_so,$(1)): $(SIMD_SOURCES) $(BUILD)/$(1)/obj/json_simd.o $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) -shared -Wl,-z,nodelete -o $$@ \
+	  $(SIMD_SOURCES) $(BUILD)/$(1)/obj/json_simd.o $$(SIMDJSON_LIBS) -lstdc++
 $(call libcurl_so,$(1)): $(CURL_SOURCES) $(HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(CURL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
@@ -108,7 +115,7 @@ sanitize: deps
 FUZZ_SECONDS  ?= 10
 FUZZ_HARNESSES := decode response encode request retry_after tags parse_head scan
 FUZZ_FLAGS    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g
-FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES)) $(BUILD)/fuzz/obj/codec/json_simd.o
+FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES) $(SIMD_SOURCES)) $(BUILD)/fuzz/obj/simdjson/json_simd.o
 .SECONDARY: $(FUZZ_OBJECTS)
 $(BUILD)/fuzz/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
@@ -187,12 +194,13 @@ install: deps
 check-install: deps
 	@rockspec/check-install
 
-## check-links: the sans-IO core must not link libcurl (nginx workers load it), nor the driver yajl.
+## check-links: the sans-IO core must not link libcurl nor libstdc++ (nginx workers load it), nor
+## the driver yajl.
 check-links: all
 	@for v in $(LUAS); do \
-	  if ldd $(call core_so,$$v) | grep -q libcurl; then echo "check-links: $(call core_so,$$v) links libcurl" >&2; exit 1; fi; \
+	  if ldd $(call core_so,$$v) | grep -q 'libcurl\|libstdc\|libsimdjson'; then echo "check-links: $(call core_so,$$v) links libcurl or C++" >&2; exit 1; fi; \
 	  if ldd $(call libcurl_so,$$v) | grep -q libyajl; then echo "check-links: $(call libcurl_so,$$v) links yajl" >&2; exit 1; fi; \
-	done; echo "check-links: the core links no libcurl, the driver no yajl"
+	done; echo "check-links: the core links no libcurl nor C++, the driver no yajl"
 
 clean:
 	rm -rf $(BUILD)

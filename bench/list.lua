@@ -30,27 +30,7 @@ local quote, sh, write_file, median = support.quote, support.sh, support.write_f
 -- The pages -------------------------------------------------------------------------------------
 
 -- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
-local uuid, user, stamp = support.uuid, support.user, support.stamp
-
-local function definition(i)
-  local verified = i % 4 == 0
-  return table.concat {
-    '{"id":"', uuid(i), '","name":"event_', string.format("%05d", i), '_signed_up"',
-    ',"owner":', i % 2 == 0 and "null" or user(i % 50 + 1),
-    ',"description":"Fired when a visitor completes the newsletter form (variant ', i % 7, ')."',
-    ',"created_at":"', stamp(i), '","updated_at":"', stamp(i + 1), '"',
-    ',"updated_by":null',
-    ',"last_seen_at":', i % 5 == 0 and "null" or ('"' .. stamp(i + 2) .. '"'),
-    ',"verified":', verified and "true" or "false",
-    ',"verified_at":', verified and ('"' .. stamp(i + 3) .. '"') or "null",
-    ',"verified_by":null,"hidden":', i % 9 == 0 and "true" or "false",
-    ',"enforcement_mode":"allow","primary_property":', i % 2 == 0 and '"$current_url"' or "null",
-    ',"is_action":false,"post_to_slack":false',
-    ',"default_columns":', i % 6 == 0 and '["event","person","timestamp"]' or "[]",
-    ',"media_preview_urls":[]',
-    ',"tags":["marketing","newsletter"', i % 2 == 0 and ',"web"' or "", "]}",
-  }
-end
+local definition = support.list_definition
 
 local DEFINITIONS = {}
 local definition_bytes = 0

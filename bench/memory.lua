@@ -12,12 +12,14 @@
 --       <= 1.5x. Also against a process that holds the page with the core alone (no curl):
 --       loading libcurl costs more than a decoded page, which no walk can win back.
 --   (b) A Lua 5.4 process that only decodes one page with core.decode and holds it (no curl
---       loaded), against lua5.4 + lua-cjson holding the same page: target <= 1.5x.
+--       loaded), against lua5.4 + lua-cjson holding the same page: target <= 1.5x; with yajl
+--       alone, and with the core's simdjson module loaded (as the facade does outside nginx).
 --   (c) Inside nginx (LuaJIT, Debian's libnginx-mod-http-lua, one worker): the worker's VmRSS
 --       before and after a location that requires the library (lua/ and build/jit/ of this
 --       checkout), makes a client and holds one page decoded with core.decode, against the growth
 --       of a worker that only holds the same page decoded by lua-cjson; /proc/<worker>/maps must
---       show no libcurl. Target: the library's own growth (the difference) at most one decoded
+--       show no libcurl (nor simdjson's libstdc++: inside nginx the facade leaves it out).
+--       Target: the library's own growth (the difference) at most one decoded
 --       page (the cjson worker's growth).
 -- Prints "target met/missed" lines; asserts no time; exits 1 only when a measurement fails.
 
@@ -54,10 +56,11 @@ local function child(mode, where)
       assert(def, err)
       definitions = definitions + 1
     end
-  elseif mode == "core" or mode == "client" or mode == "cjson" or mode == "bare" then
+  elseif mode == "core" or mode == "simdjson" or mode == "client" or mode == "cjson" or mode == "bare" then
     local decode
-    if mode == "core" or mode == "client" then
+    if mode == "core" or mode == "simdjson" or mode == "client" then
       local core = require "posthog.event_definitions.core"
+      if mode == "simdjson" then require "posthog.event_definitions.simdjson" end
       decode = function(body) return assert(core.decode(body, "page")) end
       if mode == "client" then -- what each loads before its first page: the facade, libcurl
         require "posthog.event_definitions.transport.curl"
@@ -97,28 +100,8 @@ local LIST_PATH = "/api/projects/1/event_definitions/"
 
 local support = require "bench.support"
 local quote, sh, write_file, median = support.quote, support.sh, support.write_file, support.median
-local uuid, user, stamp = support.uuid, support.user, support.stamp
-
--- The definitions of bench/list.lua, ~700 bytes each.
-local function definition(i)
-  local verified = i % 4 == 0
-  return table.concat {
-    '{"id":"', uuid(i), '","name":"event_', string.format("%05d", i), '_signed_up"',
-    ',"owner":', i % 2 == 0 and "null" or user(i % 50 + 1),
-    ',"description":"Fired when a visitor completes the newsletter form (variant ', i % 7, ')."',
-    ',"created_at":"', stamp(i), '","updated_at":"', stamp(i + 1), '"',
-    ',"updated_by":null',
-    ',"last_seen_at":', i % 5 == 0 and "null" or ('"' .. stamp(i + 2) .. '"'),
-    ',"verified":', verified and "true" or "false",
-    ',"verified_at":', verified and ('"' .. stamp(i + 3) .. '"') or "null",
-    ',"verified_by":null,"hidden":', i % 9 == 0 and "true" or "false",
-    ',"enforcement_mode":"allow","primary_property":', i % 2 == 0 and '"$current_url"' or "null",
-    ',"is_action":false,"post_to_slack":false',
-    ',"default_columns":', i % 6 == 0 and '["event","person","timestamp"]' or "[]",
-    ',"media_preview_urls":[]',
-    ',"tags":["marketing","newsletter"', i % 2 == 0 and ',"web"' or "", "]}",
-  }
-end
+-- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
+local definition = support.list_definition
 
 local function page_url(base, offset)
   local query = offset and ("limit=%d&offset=%d&ordering=name"):format(SIZE, offset) or
@@ -270,7 +253,8 @@ local function nginx_worker(dir, mode, values)
     local maps = f:read("*a")
     f:close()
     return { before = tonumber(before), after = tonumber(after), growth = tonumber(after) - tonumber(before),
-      libcurl = maps:find("libcurl", 1, true) ~= nil, core_mapped = maps:find("core.so", 1, true) ~= nil }
+      libcurl = maps:find("libcurl", 1, true) ~= nil, core_mapped = maps:find("core.so", 1, true) ~= nil,
+      cxx = maps:find("libstdc++", 1, true) ~= nil }
   end)
   support.stop_nginx(dir)
   sh("rm -rf " .. quote(dir .. "/logs") .. " " .. quote(dir .. "/nginx.conf"))
@@ -299,7 +283,7 @@ local function bench(dir)
     :format(TOTAL, SIZE, page_bytes / 1024, base, RUNS))
 
   -- (a) and (b): fresh Lua 5.4 processes, the contestants' order rotating.
-  local modes = { "each", "core", "client", "cjson", "bare" }
+  local modes = { "each", "core", "simdjson", "client", "cjson", "bare" }
   local runs = {}
   for _, m in ipairs(modes) do runs[m] = { hwm = {}, rss = {} } end
   for round = 1, RUNS do
@@ -321,7 +305,8 @@ local function bench(dir)
   print("|---|---:|---:|")
   for _, row in ipairs {
     { "bare interpreter (lua5.4 -e '', reading the page file only)", "bare" },
-    { "holds one page decoded by core.decode (no curl loaded)", "core" },
+    { "holds one page decoded by core.decode, yajl alone (no curl loaded)", "core" },
+    { "holds one page decoded by core.decode with its simdjson module (no curl loaded)", "simdjson" },
     { "holds one page decoded by lua-cjson", "cjson" },
     { "the client and its libcurl driver loaded, holds one page decoded by core.decode", "client" },
     { ("client:each{limit = %d} over %d definitions, counted"):format(SIZE, TOTAL), "each" },
@@ -339,6 +324,10 @@ local function bench(dir)
   print(("target %s: (b) a process decoding one page with the core at %.2fx lua5.4 + lua-cjson holding the "
     .. "same page (%s against %s; peaks %.2fx; target <= 1.5x)"):format(decode_ratio <= 1.5 and "met" or "missed",
     decode_ratio, mb(med.core.rss), mb(med.cjson.rss), med.core.hwm / med.cjson.hwm))
+  local simd_ratio = med.simdjson.rss / med.cjson.rss
+  print(("target %s: (b) the same with the core's simdjson module loaded (libstdc++ mapped): %.2fx (%s; "
+    .. "peaks %.2fx)"):format(simd_ratio <= 1.5 and "met" or "missed", simd_ratio, mb(med.simdjson.rss),
+    med.simdjson.hwm / med.cjson.hwm))
 
   -- (c): one nginx per measurement, so that each worker starts fresh.
   local lua_dir, cpath_dir = root .. "/lua", root .. "/build/jit"
@@ -352,13 +341,14 @@ local function bench(dir)
   end
   local values = { MODULES = support.LUA_MODULES, LUA = lua_dir, CPATH = cpath_dir, PAGE = page }
   local growth = { library = {}, cjson = {} }
-  local libcurl, core_mapped = false, true
+  local libcurl, cxx, core_mapped = false, false, true
   for round = 1, RUNS do
     for _, mode in ipairs(round % 2 == 1 and { "library", "cjson" } or { "cjson", "library" }) do
       local r = nginx_worker(dir .. "/worker", mode, values)
       table.insert(growth[mode], r.growth)
       if mode == "library" then
         libcurl = libcurl or r.libcurl
+        cxx = cxx or r.cxx
         core_mapped = core_mapped and r.core_mapped
       end
     end
@@ -373,6 +363,7 @@ local function bench(dir)
     mb(lib - cj), mb(cj)))
   print(("target %s: (c) no libcurl mapped in the worker that used the library")
     :format(libcurl and "missed" or "met"))
+  print(("(c) simdjson's libstdc++ mapped in that worker: %s"):format(cxx and "yes" or "no"))
 end
 
 local dir = support.tmpdir()

@@ -129,4 +129,26 @@ function support.start_nginx(dir, conf, probe)
   error("nginx: no free port")
 end
 
+--- A definition of the listing benchmarks (bench/list.lua, bench/memory.lua), about 700 bytes,
+-- deterministic in i.
+function support.list_definition(i)
+  local verified = i % 4 == 0
+  return table.concat {
+    '{"id":"', support.uuid(i), '","name":"event_', string.format("%05d", i), '_signed_up"',
+    ',"owner":', i % 2 == 0 and "null" or support.user(i % 50 + 1),
+    ',"description":"Fired when a visitor completes the newsletter form (variant ', i % 7, ')."',
+    ',"created_at":"', support.stamp(i), '","updated_at":"', support.stamp(i + 1), '"',
+    ',"updated_by":null',
+    ',"last_seen_at":', i % 5 == 0 and "null" or ('"' .. support.stamp(i + 2) .. '"'),
+    ',"verified":', verified and "true" or "false",
+    ',"verified_at":', verified and ('"' .. support.stamp(i + 3) .. '"') or "null",
+    ',"verified_by":null,"hidden":', i % 9 == 0 and "true" or "false",
+    ',"enforcement_mode":"allow","primary_property":', i % 2 == 0 and '"$current_url"' or "null",
+    ',"is_action":false,"post_to_slack":false',
+    ',"default_columns":', i % 6 == 0 and '["event","person","timestamp"]' or "[]",
+    ',"media_preview_urls":[]',
+    ',"tags":["marketing","newsletter"', i % 2 == 0 and ',"web"' or "", "]}",
+  }
+end
+
 return support

@@ -1,11 +1,12 @@
 /*
  * harness.c - the libFuzzer entry point of every harness in fuzz/ (make fuzz): a Lua 5.4 state
- * with the core module compiled in, and the harness's Lua script (FUZZ_SCRIPT, fuzz/<name>.lua,
- * read from the repository root), which returns a function of the input bytes. That function
- * calls the core's entry points and checks what the contract promises; an error it raises (a
- * broken promise) aborts, so libFuzzer keeps the input. Memory errors, undefined behaviour and
- * leaks are the sanitizers' (clang -fsanitize=fuzzer,address,undefined). The script also gets
- * decode_by_yajl, core.decode with yajl alone, to compare the two parsers.
+ * with the core module and its simdjson parser compiled in (as the facade loads them), and the
+ * harness's Lua script (FUZZ_SCRIPT, fuzz/<name>.lua, read from the repository root), which
+ * returns a function of the input bytes. That function calls the core's entry points and checks
+ * what the contract promises; an error it raises (a broken promise) aborts, so libFuzzer keeps
+ * the input. Memory errors, undefined behaviour and leaks are the sanitizers' (clang
+ * -fsanitize=fuzzer,address,undefined). The script also gets decode_by_yajl, core.decode with
+ * yajl alone, to compare the two parsers.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "codec/json.h"
 
 int luaopen_posthog_event_definitions_core(lua_State *L);
+int luaopen_posthog_event_definitions_simdjson(lua_State *L);
 
 static lua_State *L;
 
@@ -56,6 +58,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     luaL_openlibs(L);
     luaL_requiref(L, "posthog.event_definitions.core", luaopen_posthog_event_definitions_core, 0);
     register_decode_by_yajl(L);
+    lua_pop(L, 1);
+    luaL_requiref(L, "posthog.event_definitions.simdjson", luaopen_posthog_event_definitions_simdjson, 0);
     lua_pop(L, 1);
     if (luaL_loadfile(L, FUZZ_SCRIPT) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK || !lua_isfunction(L, -1)) {
         fprintf(stderr, "harness: %s: %s\n", FUZZ_SCRIPT, lua_isstring(L, -1) ? lua_tostring(L, -1) : "no function");

@@ -74,8 +74,7 @@ build = {
     ["posthog.event_definitions.taxonomy"] = "lua/posthog/event_definitions/taxonomy.lua",
     ["posthog.event_definitions.transport.curl"] = "lua/posthog/event_definitions/transport/curl.lua",
     ["posthog.event_definitions.transport.ngx"] = "lua/posthog/event_definitions/transport/ngx.lua",
-    -- The sans-IO C core: links yajl and simdjson only (nginx workers load it); its one C++
-    -- file needs a C++ compiler (g++: build-essential) and libstdc++.
+    -- The sans-IO C core: links yajl only (nginx workers load it).
     ["posthog.event_definitions.core"] = {
       sources = {
         "src/clock.c",
@@ -83,7 +82,6 @@ build = {
         "src/codec/json_decode.c",
         "src/codec/json_encode.c",
         "src/codec/json_number.c",
-        "src/codec/json_simd.cpp",
         "src/codec/scan.c",
         "src/codec/shape.c",
         "src/codec/tags.c",
@@ -99,10 +97,9 @@ build = {
         "src/mem/id_set.c",
         "src/sha256.c",
       },
-      defines = { "SIMDJSON_THREADS_ENABLED=1" }, -- as Debian's libsimdjson is built
-      incdirs = { "src", "$(YAJL_INCDIR)", "$(SIMDJSON_INCDIR)" },
-      libdirs = { "$(YAJL_LIBDIR)", "$(SIMDJSON_LIBDIR)" },
-      libraries = { "yajl", "simdjson", "stdc++" },
+      incdirs = { "src", "$(YAJL_INCDIR)" },
+      libdirs = { "$(YAJL_LIBDIR)" },
+      libraries = { "yajl" },
     },
     -- Redis connections for the fleet pacing outside nginx: the only C that links hiredis.
     ["posthog.event_definitions.hiredis"] = {
@@ -110,6 +107,15 @@ build = {
       incdirs = { "src", "$(HIREDIS_INCDIR)" },
       libdirs = { "$(HIREDIS_LIBDIR)" },
       libraries = { "hiredis" },
+    },
+    -- The decoder's faster parser: links simdjson only; its C++ file needs a C++ compiler
+    -- (g++, in build-essential) and libstdc++. Outside nginx the facade loads it.
+    ["posthog.event_definitions.simdjson"] = {
+      sources = { "src/simdjson/json_simd.cpp", "src/simdjson/module.c" },
+      defines = { "SIMDJSON_THREADS_ENABLED=1" }, -- as Debian's libsimdjson is built
+      incdirs = { "src", "$(SIMDJSON_INCDIR)" },
+      libdirs = { "$(SIMDJSON_LIBDIR)" },
+      libraries = { "simdjson", "stdc++" },
     },
     -- The libcurl multi driver: the only C that links libcurl.
     ["posthog.event_definitions.transport.libcurl"] = {

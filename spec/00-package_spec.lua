@@ -45,15 +45,22 @@ describe("rockspecs", function()
         local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
         assert.equal("lua/" .. file, modules[name], path .. " lacks " .. name)
       end
-      -- the three C modules compile every C source of the tree between them; only the libcurl
-      -- driver compiles src/curl/, and it shares no more than the buffer and the header parser;
-      -- only the hiredis module compiles src/redis/, and nothing else
+      -- the four C modules compile every C and C++ source of the tree between them; only the
+      -- libcurl driver compiles src/curl/, and it shares no more than the buffer and the header
+      -- parser; only the hiredis module compiles src/redis/, only the simdjson module
+      -- src/simdjson/ (the one C++ file), and nothing else
       local core = modules["posthog.event_definitions.core"]
       local libcurl = modules["posthog.event_definitions.transport.libcurl"]
       local hiredis = modules["posthog.event_definitions.hiredis"]
+      local simdjson = modules["posthog.event_definitions.simdjson"]
       local all = {}
       for _, source in ipairs(core.sources) do
-        assert.falsy(source:find("^src/curl/") or source:find("^src/redis/"), path .. ": the core compiles " .. source)
+        assert.falsy(source:find("^src/curl/") or source:find("^src/redis/") or source:find("^src/simdjson/"),
+          path .. ": the core compiles " .. source)
+        all[source] = true
+      end
+      for _, source in ipairs(simdjson.sources) do
+        assert.truthy(source:find("^src/simdjson/"), path .. ": the simdjson module compiles " .. source)
         all[source] = true
       end
       for _, source in ipairs(hiredis.sources) do
@@ -69,7 +76,8 @@ describe("rockspecs", function()
       for source in pairs(all) do listed[#listed + 1] = source end
       table.sort(listed)
       assert.same(lines_of("find src -name '*.c' -o -name '*.cpp' | sort"), listed)
-      assert.same({ "yajl", "simdjson", "stdc++" }, core.libraries)
+      assert.same({ "yajl" }, core.libraries)
+      assert.same({ "simdjson", "stdc++" }, simdjson.libraries)
       assert.same({ "curl" }, libcurl.libraries)
       assert.same({ "hiredis" }, hiredis.libraries)
     end

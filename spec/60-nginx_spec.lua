@@ -470,19 +470,21 @@ describe("inside nginx (one worker)", function()
   end)
 
   describe("footprint", function()
-    it("never maps libcurl into a worker that used the ngx transport", function()
+    it("never maps libcurl nor simdjson's libstdc++ into a worker that used the ngx transport", function()
       local out = run(app, PRELUDE .. [[
         local c = app.client()
         ok(c:list { limit = 1 })
         ok(c:batch { { op = "create", fields = { name = "footprint" } } })
-        local mapped, core = {}, false
+        local mapped, cxx, core = {}, {}, false
         for line in io.lines("/proc/self/maps") do
           if line:find("libcurl", 1, true) then mapped[#mapped + 1] = line end
+          if line:find("libstdc++", 1, true) or line:find("libsimdjson", 1, true) then cxx[#cxx + 1] = line end
           if line:find("event_definitions/core.so", 1, true) then core = true end
         end
-        return { mapped = #mapped, core = core }
+        return { mapped = #mapped, cxx = #cxx, core = core,
+          parser = debug.getregistry()["posthog.event_definitions.parser"] ~= nil }
       ]])
-      assert.same({ mapped = 0, core = true }, out)
+      assert.same({ mapped = 0, cxx = 0, core = true, parser = false }, out)
     end)
   end)
 

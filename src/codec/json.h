@@ -38,13 +38,14 @@ double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratc
 
 /* ===== json_decode.c ===== */
 
-/* Decodes text checked against shape: pushes the value and returns 1, or pushes a message
-   ("decode: ...") and returns 0. Object nulls are dropped unless keep_nulls. Raises when memory
+/* Decodes text checked against shape (with the registered parser first, if any; see
+   json_parser.h): pushes the value and returns 1, or pushes a message ("decode: ...") and
+   returns 0. Object nulls are dropped unless keep_nulls. Raises when memory
    runs out. Call only from a function carrying the core's upvalues. */
 int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls);
 
-/* json_decode_push with yajl alone, which parses everything json_decode_push does: the same
-   value or message whatever the text (make fuzz checks it). */
+/* json_decode_push with yajl alone, even when a parser is registered: the same value or
+   message whatever the text (make fuzz checks it). */
 int json_decode_push_yajl(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls);
 
 /* Sets funcs so that yajl allocates from arena a (the guard's), which frees everything at once on

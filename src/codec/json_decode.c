@@ -1,9 +1,10 @@
 /*
  * json_decode.c - JSON text to Lua values in one pass over parse events.
  *
- * simdjson parses the text whole and replays it as events; what it refuses (it takes a subset
- * of what yajl takes) is parsed again by yajl, whose events and messages are the same, so the
- * result never depends on which parser ran. The values are built on the Lua stack with an
+ * yajl parses, or first the parser a module registered (posthog.event_definitions.simdjson,
+ * see json_parser.h), which parses the text whole and replays it as events; what that one
+ * refuses (it takes a subset of what yajl takes) yajl parses, with the same events and
+ * messages, so the result never depends on which parser ran. The values are built on the Lua stack with an
  * explicit frame stack (no recursion): an open object is a table with, while a value is
  * pending, its key above it; an open array is a table. Known fields of the shape's records are
  * checked as their values arrive, and their keys come from the key cache (interned once)
@@ -16,7 +17,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "codec/json.h"
-#include "codec/json_simd.h"
+#include "codec/json_parser.h"
 
 typedef enum json_kind { K_NULL, K_BOOLEAN, K_INTEGER, K_FLOAT, K_STRING, K_OBJECT, K_ARRAY } json_kind;
 
@@ -193,8 +194,8 @@ static int on_number_text(void *ud, const char *s, size_t len)
 
 /* yajl checks the bytes of strings loosely (overlong forms, surrogates and code points above
    U+10FFFF pass, and so do those that its \u escapes make): the decoder takes only what the
-   encoder would send. simdjson checks as strictly (every byte of the text, and no lone
-   surrogate from a \u escape), so its strings are not checked again. */
+   encoder would send. A registered parser that checks as strictly (checks_utf8) is not
+   checked again. */
 static int bad_utf8(decoder *d, const char *s, size_t len, const char *what)
 {
     if (d->utf8_checked || utf8_valid(s, len))
@@ -421,11 +422,23 @@ static int parse_yajl(decoder *d, const char *text, size_t len)
     return st == yajl_status_ok;
 }
 
-/* json_decode_push, with simdjson first or with yajl alone. */
-static int decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls, int simd)
+/* The parser registered in L's registry, or NULL. */
+static const json_parser *registered_parser(lua_State *L)
+{
+    const json_parser *p;
+
+    lua_getfield(L, LUA_REGISTRYINDEX, JSON_PARSER_KEY);
+    p = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return p;
+}
+
+/* json_decode_push, with parser (may be NULL) first, then yajl. */
+static int decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls,
+                       const json_parser *parser)
 {
     int top = lua_gettop(L), ok, oom;
-    json_simd *parser;
+    void *state = NULL;
     decoder d;
 
     luaL_checkstack(L, 2 * JSON_MAX_DEPTH + 8, "decode");
@@ -436,20 +449,19 @@ static int decode_push(lua_State *L, const char *text, size_t len, shape_id shap
     d.keep_nulls = keep_nulls;
     d.depth = 0;
     d.utf8_checked = 0;
-    parser = NULL;
-    if (simd) {
-        if ((parser = json_simd_new()) == NULL)
+    if (parser != NULL) {
+        if ((state = parser->create()) == NULL)
             return guard_oom(L, "decode");
-        guard_own(d.g, parser, json_simd_free);
-        if (!json_simd_parse(parser, text, len, &oom)) {
+        guard_own(d.g, state, parser->destroy);
+        if (!parser->parse(state, text, len, &oom)) {
             if (oom)
                 return guard_oom(L, "decode");
-            parser = NULL; /* refused: yajl parses it, and says why */
+            state = NULL; /* refused: yajl parses it, and says why */
         }
     }
-    if (parser != NULL) {
-        d.utf8_checked = 1;
-        ok = json_simd_replay(parser, &events, &d);
+    if (state != NULL) {
+        d.utf8_checked = parser->checks_utf8;
+        ok = parser->replay(state, &events, &d);
     } else {
         ok = parse_yajl(&d, text, len);
     }
@@ -465,12 +477,12 @@ static int decode_push(lua_State *L, const char *text, size_t len, shape_id shap
 
 int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
 {
-    return decode_push(L, text, len, shape, keep_nulls, 1);
+    return decode_push(L, text, len, shape, keep_nulls, registered_parser(L));
 }
 
 int json_decode_push_yajl(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
 {
-    return decode_push(L, text, len, shape, keep_nulls, 0);
+    return decode_push(L, text, len, shape, keep_nulls, NULL);
 }
 
 /* core.decode(text [, shape [, keep_nulls]]) -> value | nil, {kind = "decode", detail};

@@ -55,16 +55,18 @@ local function page_bound(first)
   return pages
 end
 
--- The page after `page` in walk `w` (following `next`), or nil (no more pages), or nil, err.
--- A `next` that comes round again, an empty page that still has a `next`, or more pages than
--- the count allows end the walk with a decode error.
-local function next_page(p, w, page)
-  if not page.next then return nil end
-  if #page.results == 0 then return nil, broken(p, "an empty page has a next link", w.pages) end
+-- The page after a page of `size` results whose `next` link is `link`, in walk `w`, or nil (no
+-- more pages), or nil, err. It takes the link and size rather than the page, so that a caller
+-- done with the page does not keep it while the next one arrives. A `next` that comes round
+-- again, an empty page that still has a `next`, or more pages than the count allows end the
+-- walk with a decode error.
+local function next_page(p, w, link, size)
+  if not link then return nil end
+  if size == 0 then return nil, broken(p, "an empty page has a next link", w.pages) end
   if w.bound and w.pages >= w.bound then
     return nil, broken(p, "more pages than the count allows (" .. tostring(w.count) .. ")", w.pages)
   end
-  local target, why = next_target(p, page.next)
+  local target, why = next_target(p, link)
   if target and w.targets[target] then why, target = "next link repeats an earlier page", nil end
   if not target then return nil, broken(p, why, w.pages) end
   w.targets[target] = true
@@ -107,7 +109,9 @@ function pager.each(p, params)
       end
       local err
       if page then
-        page, err = next_page(p, w, page)
+        local link, size = page.next, #page.results
+        page = nil -- one page in memory: the last is garbage while the next one arrives
+        page, err = next_page(p, w, link, size)
       else
         page, err = pager.list(p, walk_params(params))
         if page then w = walk(page) end
@@ -178,7 +182,7 @@ function pager.all(p, params)
   local w = walk(page)
   if page.count_is_capped or type(page.count) ~= "number" or #page.results ~= size then
     while page.next do
-      page, err = next_page(p, w, page)
+      page, err = next_page(p, w, page.next, #page.results)
       if not page then return nil, err end
       if not append_results(out, ids, page) then return nil, broken(p, changed, w.pages) end
     end

@@ -18,6 +18,10 @@ function runtime.phase()
   return nil
 end
 
+-- Outside nginx the decoder gets its faster parser, simdjson (the same answers); inside nginx it
+-- is left out, since it maps libstdc++ into every worker (a require of the module adds it).
+if runtime.phase() == nil then require "posthog.event_definitions.simdjson" end
+
 local warned = {}
 -- Logs `message` at the nginx warn level, once per worker process for each `what`.
 local function warn_once(what, message)

@@ -1,33 +1,36 @@
 /*
- * json_simd.cpp - the C interface of json_simd.h over simdjson's DOM parser (C++17, no
- * exceptions used: every simdjson call returns its error code).
+ * json_simd.cpp - json_simd (json_simd.h) over simdjson's DOM parser (C++17, no exceptions
+ * used: every simdjson call returns its error code).
  */
 #include <new>
 #include <type_traits>
 
 #include <simdjson.h>
 
-#include "codec/json_simd.h"
+#include "simdjson/json_simd.h"
 
 namespace dom = simdjson::dom;
 
-struct json_simd {
+namespace {
+
+struct state {
     dom::parser parser;
     dom::element root;
 };
 
-json_simd *json_simd_new(void)
+void *create(void)
 {
-    return new (std::nothrow) json_simd();
+    return new (std::nothrow) state();
 }
 
-void json_simd_free(void *s)
+void destroy(void *s)
 {
-    delete static_cast<json_simd *>(s);
+    delete static_cast<state *>(s);
 }
 
-int json_simd_parse(json_simd *s, const char *text, size_t len, int *oom)
+int parse(void *p, const char *text, size_t len, int *oom)
 {
+    state *s = static_cast<state *>(p);
     simdjson::error_code e = s->parser.parse(text, len).get(s->root);
 
     *oom = e == simdjson::MEMALLOC;
@@ -46,7 +49,7 @@ static_assert(std::is_trivially_destructible<dom::element>::value &&
 
 /* Depth is bounded by simdjson's (DEFAULT_MAX_DEPTH) and by the decoder's, which stops the
    replay at its own limit. */
-static int replay(dom::element e, const json_events *ev, void *ud)
+int replay_element(dom::element e, const json_events *ev, void *ud)
 {
     dom::array items;
     dom::object fields;
@@ -57,7 +60,7 @@ static int replay(dom::element e, const json_events *ev, void *ud)
         if (!ev->start_array(ud, items.size()))
             return 0;
         for (dom::element item : items)
-            if (!replay(item, ev, ud))
+            if (!replay_element(item, ev, ud))
                 return 0;
         return ev->end_array(ud);
     case dom::element_type::OBJECT:
@@ -65,7 +68,7 @@ static int replay(dom::element e, const json_events *ev, void *ud)
         if (!ev->start_map(ud, fields.size()))
             return 0;
         for (dom::key_value_pair field : fields)
-            if (!ev->map_key(ud, field.key.data(), field.key.size()) || !replay(field.value, ev, ud))
+            if (!ev->map_key(ud, field.key.data(), field.key.size()) || !replay_element(field.value, ev, ud))
                 return 0;
         return ev->end_map(ud);
     case dom::element_type::STRING: {
@@ -85,7 +88,11 @@ static int replay(dom::element e, const json_events *ev, void *ud)
     }
 }
 
-int json_simd_replay(const json_simd *s, const json_events *ev, void *ud)
+int replay(const void *s, const json_events *ev, void *ud)
 {
-    return replay(s->root, ev, ud);
+    return replay_element(static_cast<const state *>(s)->root, ev, ud);
 }
+
+} // namespace
+
+const json_parser json_simd = { create, destroy, parse, replay, 1 };

@@ -1,0 +1,22 @@
+/*
+ * json_simd.h - Debian's simdjson as the decoder's json_parser (json_parser.h).
+ */
+#ifndef PHED_JSON_SIMD_H
+#define PHED_JSON_SIMD_H
+
+#include "codec/json_parser.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* simdjson's DOM parser: it takes a subset of what yajl takes (no BOM, no \f or \v as space, no
+   integer beyond uint64, no number beyond a double, no lone surrogate), and checks UTF-8 as
+   strictly as the decoder. */
+extern const json_parser json_simd;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
