@@ -13,7 +13,9 @@
 -- rounds alternate the contestants' order and the table shows medians. The limits: the transfer
 -- floor (one curl process fetching every page on one connection, its transfers' time_total
 -- summed) plus the decode floor (cjson.decode of every page body in one Lua 5.4 process); for
--- comparison, the same with this project's C decoder (core.decode).
+-- comparison, the same with this project's C decoder (core.decode, with its simdjson module).
+-- Variants of client:all show what the pages in flight (1, 2, 8 against the default 4) and the
+-- collector (generational, stopped) change.
 -- Prints "target met/missed" lines; exits 1 only when a contestant fails or lists a wrong count.
 
 
@@ -137,6 +139,14 @@ local CONTESTANTS = {
     cmd = function(base, size)
       return "/usr/bin/python3 -B bench/list/http_client.py " .. quote(page_url(base, size))
     end },
+  -- what the pages in flight and the collector change (client:all, Lua 5.4; the default is 4)
+  { name = "variant: client:all (Lua 5.4), 1 page in flight", cmd = project("lua5.4", "build/5.4/?.so;;", "all 1") },
+  { name = "variant: client:all (Lua 5.4), 2 pages in flight", cmd = project("lua5.4", "build/5.4/?.so;;", "all 2") },
+  { name = "variant: client:all (Lua 5.4), 8 pages in flight", cmd = project("lua5.4", "build/5.4/?.so;;", "all 8") },
+  { name = "variant: client:all (Lua 5.4), generational collector",
+    cmd = project("lua5.4", "build/5.4/?.so;;", "all 4 generational") },
+  { name = "variant: client:all (Lua 5.4), collector stopped",
+    cmd = project("lua5.4", "build/5.4/?.so;;", "all 4 stopped") },
 }
 
 -- Runs one contestant once: seconds.
@@ -247,7 +257,7 @@ local function bench(dir)
   rows[#rows + 1] = { "limit: transfer floor (one curl process, one connection)", "transfer" }
   rows[#rows + 1] = { "limit: decode floor (cjson.decode of every page, Lua 5.4)", "decode" }
   rows[#rows + 1] = { "limit (transfer + decode)", "limit" }
-  rows[#rows + 1] = { "for comparison: this project's core.decode of every page (Lua 5.4)", "core_decode" }
+  rows[#rows + 1] = { "for comparison: this project's core.decode of every page (Lua 5.4, simdjson)", "core_decode" }
   for _, row in ipairs(rows) do
     local cells = { "| " .. row[1] .. " |" }
     for _, size in ipairs(SIZES) do

@@ -1,7 +1,8 @@
 -- bench/list/decode_floor.lua: the decode floor of bench/list.lua. Reads every page body that
 -- the server sends for page size SIZE (untimed), then times the decoding of each, keeping the
 -- decoded pages as a listing keeps its definitions: with cjson.decode (the floor), or with this
--- project's core.decode(body, "page") (for comparison; needs LUA_CPATH='build/5.4/?.so;;').
+-- project's core.decode(body, "page") with its simdjson module loaded, as the client has it
+-- outside nginx (for comparison; needs LUA_CPATH='build/5.4/?.so;;').
 --
 --   lua5.4 bench/list/decode_floor.lua PAGES_DIR SIZE TOTAL [cjson|core]
 --     -> prints "<seconds> <definitions>"
@@ -16,6 +17,7 @@ if decoder == "cjson" then
   decode = require("cjson").decode
 else
   local core = require "posthog.event_definitions.core"
+  require "posthog.event_definitions.simdjson"
   decode = function(body) return assert(core.decode(body, "page")) end
 end
 
