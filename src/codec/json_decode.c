@@ -241,15 +241,19 @@ static frame *open_container(decoder *d, json_kind k)
     return f;
 }
 
-/* Opens an object of n fields (0: unknown). */
-static int on_start_map(void *ud, size_t n)
+/* Opens an object of n fields of which nulls are null (n = 0: unknown): its table is made for
+   the fields it will hold (a null is an absent key unless keep_nulls), else for its record's. */
+static int on_start_map(void *ud, size_t n, size_t nulls)
 {
     decoder *d = ud;
     frame *f = open_container(d, K_OBJECT);
+    size_t size = d->keep_nulls ? n : n - nulls;
 
     if (f == NULL)
         return 0;
-    lua_createtable(d->L, 0, f->record != NULL ? f->record->size_hint : n < 1024 ? (int)n : 1024);
+    if (n == 0 && f->record != NULL)
+        size = (size_t)f->record->size_hint;
+    lua_createtable(d->L, 0, size < 1024 ? (int)size : 1024);
     return 1;
 }
 
@@ -344,7 +348,7 @@ static int on_yajl_key(void *ud, const unsigned char *s, size_t len)
 
 static int on_yajl_start_map(void *ud)
 {
-    return on_start_map(ud, 0);
+    return on_start_map(ud, 0, 0);
 }
 
 static int on_yajl_start_array(void *ud)

@@ -17,15 +17,16 @@ extern "C" {
 #define JSON_PARSER_KEY "posthog.event_definitions.parser"
 
 /* What a replay calls for each value; each returns 0 to stop the replay. A number is an
-   integer when its text is one that fits int64, otherwise a double (never infinite). A
-   container starts with its number of items (fields of an object). */
+   integer when its text is one that fits int64, otherwise a double (never infinite). An array
+   starts with its number of items, an object with its number of fields and how many of them
+   are null. */
 typedef struct json_events {
     int (*null_value)(void *ud);
     int (*boolean)(void *ud, int b);
     int (*integer)(void *ud, long long i);
     int (*number)(void *ud, double v);
     int (*string)(void *ud, const char *s, size_t len);
-    int (*start_map)(void *ud, size_t n);
+    int (*start_map)(void *ud, size_t n, size_t nulls);
     int (*map_key)(void *ud, const char *s, size_t len);
     int (*end_map)(void *ud);
     int (*start_array)(void *ud, size_t n);

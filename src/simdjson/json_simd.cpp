@@ -53,6 +53,7 @@ int replay_element(dom::element e, const json_events *ev, void *ud)
 {
     dom::array items;
     dom::object fields;
+    size_t n, nulls;
 
     switch (e.type()) {
     case dom::element_type::ARRAY:
@@ -65,7 +66,12 @@ int replay_element(dom::element e, const json_events *ev, void *ud)
         return ev->end_array(ud);
     case dom::element_type::OBJECT:
         fields = e.get_object().value_unsafe();
-        if (!ev->start_map(ud, fields.size()))
+        n = nulls = 0;
+        for (dom::key_value_pair field : fields) {
+            n++;
+            nulls += field.value.is_null();
+        }
+        if (!ev->start_map(ud, n, nulls))
             return 0;
         for (dom::key_value_pair field : fields)
             if (!ev->map_key(ud, field.key.data(), field.key.size()) || !replay_element(field.value, ev, ud))
