@@ -1,6 +1,8 @@
 -- bench/batch.lua: 1,000 updates (PATCH) through client:batch against a server with 20 ms of
 -- latency per request, at concurrency 8 (and 200 of them one at a time, for the speed-up), each
--- against the ideal: requests × latency / concurrency.
+-- against the ideal: requests × latency / concurrency; side by side with the peers: Python 3
+-- urllib + json from a thread pool of 8 (bench/batch/python_pool.py), and LuaSocket + lua-cjson
+-- one at a time (bench/batch/luasocket.lua: it has no concurrency).
 --
 --   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' lua5.4 bench/batch.lua [ops]
 --
@@ -73,6 +75,16 @@ local function run(client, base, ops, concurrency)
   return seconds, tonumber((support.sh("curl -s " .. support.quote(base .. "/__flight"))))
 end
 
+-- Seconds for a peer's run of `cmd` (it prints "<seconds> <ok>"), and the most requests the
+-- server had at once.
+local function peer(base, cmd, n)
+  support.sh("curl -s -X DELETE " .. support.quote(base .. "/__flight"))
+  local out, ok = support.sh(cmd .. " 2>&1")
+  local seconds, done = out:match("^(%d+%.%d+) (%d+)\n$")
+  assert(ok and seconds and tonumber(done) == n, cmd .. " failed:\n" .. out)
+  return tonumber(seconds), tonumber((support.sh("curl -s " .. support.quote(base .. "/__flight"))))
+end
+
 local function bench(dir)
   local base = support.start_nginx(dir, function(port)
     return (NGINX_CONF:gsub("@(%u+)@", { DIR = dir, PORT = tostring(port), LATENCY = tostring(LATENCY) }))
@@ -82,12 +94,22 @@ local function bench(dir)
   local serial, serial_max = run(client, base, ops_of(SERIAL_OPS), 1)
   local parallel, parallel_max = run(client, base, ops_of(OPS), CONCURRENCY)
   client:close()
+  local python, python_max = peer(base, ("/usr/bin/python3 -B bench/batch/python_pool.py %s %d %d"):format(
+    support.quote(base), OPS, CONCURRENCY), OPS)
+  local luasocket, luasocket_max = peer(base, ("lua5.4 bench/batch/luasocket.lua %s %d"):format(
+    support.quote(base), SERIAL_OPS), SERIAL_OPS)
   local ideal_serial, ideal = SERIAL_OPS * LATENCY, OPS * LATENCY / CONCURRENCY
   print(("%d updates one at a time: %.3f s (ideal %.3f s, %.3fx; at most %d in flight)"):format(
     SERIAL_OPS, serial, ideal_serial, serial / ideal_serial, serial_max))
   print(("%d updates at concurrency %d: %.3f s (ideal %.3f s, %.3fx; at most %d in flight); speed-up per "
     .. "request over one at a time %.1fx"):format(OPS, CONCURRENCY, parallel, ideal, parallel / ideal,
     parallel_max, (serial / SERIAL_OPS) / (parallel / OPS)))
+  print(("peer: Python 3 urllib + json, thread pool of %d, %d updates: %.3f s (%.3fx the ideal, %.2fx this "
+    .. "project's time; at most %d in flight)"):format(CONCURRENCY, OPS, python, python / ideal, python / parallel,
+    python_max))
+  print(("peer: LuaSocket + lua-cjson, one at a time, %d updates: %.3f s (%.3fx the ideal, %.2fx this project's "
+    .. "one at a time; at most %d in flight)"):format(SERIAL_OPS, luasocket, luasocket / ideal_serial,
+    luasocket / serial, luasocket_max))
   print(("target %s: the batch at %.3fx the ideal (target <= 1.05x)"):format(
     parallel / ideal <= 1.05 and "met" or "missed", parallel / ideal))
   assert(serial_max == 1 and parallel_max <= CONCURRENCY, "more requests in flight than the concurrency")
