@@ -10,7 +10,8 @@
 --       client:each{limit = 1000} (libcurl driver), against the RSS of a process that holds one
 --       page decoded by core.decode with the same modules loaded (the client, libcurl): target
 --       <= 1.5x. Also against a process that holds the page with the core alone (no curl):
---       loading libcurl costs more than a decoded page, which no walk can win back.
+--       loading libcurl costs more than a decoded page, which no walk can win back. And the
+--       same with client:each{} at the default page size (100) against one page of 100.
 --   (b) A Lua 5.4 process that only decodes one page with core.decode and holds it (no curl
 --       loaded), against lua5.4 + lua-cjson holding the same page: target <= 1.5x; with yajl
 --       alone, and with the core's simdjson module loaded (as the facade does outside nginx).
@@ -47,22 +48,24 @@ end
 
 local function child(mode, where)
   local definitions, client
-  if mode == "each" then
+  if mode == "each" or mode == "each100" then
     local evdefs = require "posthog.event_definitions"
     client = assert(evdefs.new { host = where, personal_api_key = "phx_bench", project_id = 1,
       rate_limit = false })
     definitions = 0
-    for def, err in client:each { limit = 1000 } do
+    -- each100: the default page size (PostHog's, 100)
+    for def, err in client:each(mode == "each" and { limit = 1000 } or nil) do
       assert(def, err)
       definitions = definitions + 1
     end
-  elseif mode == "core" or mode == "simdjson" or mode == "client" or mode == "cjson" or mode == "bare" then
+  elseif mode == "core" or mode == "simdjson" or mode == "client" or mode == "client100" or mode == "cjson"
+    or mode == "bare" then
     local decode
-    if mode == "core" or mode == "simdjson" or mode == "client" then
+    if mode == "core" or mode == "simdjson" or mode == "client" or mode == "client100" then
       local core = require "posthog.event_definitions.core"
       if mode == "simdjson" then require "posthog.event_definitions.simdjson" end
       decode = function(body) return assert(core.decode(body, "page")) end
-      if mode == "client" then -- what each loads before its first page: the facade, libcurl
+      if mode == "client" or mode == "client100" then -- what each loads before its first page: the facade, libcurl
         require "posthog.event_definitions.transport.curl"
         client = assert(require("posthog.event_definitions").new { host = "http://127.0.0.1:9",
           personal_api_key = "phx_bench", project_id = 1, rate_limit = false })
@@ -103,22 +106,26 @@ local quote, sh, write_file, median = support.quote, support.sh, support.write_f
 -- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
 local definition = support.list_definition
 
-local function page_url(base, offset)
-  local query = offset and ("limit=%d&offset=%d&ordering=name"):format(SIZE, offset) or
-    ("limit=%d&ordering=name"):format(SIZE)
+local function page_url(base, offset, size)
+  size = size or SIZE
+  local query = offset and ("limit=%d&offset=%d&ordering=name"):format(size, offset) or
+    ("limit=%d&ordering=name"):format(size)
   return base .. LIST_PATH .. "?" .. query
 end
 
--- Writes DIR/www/pages/OFFSET.json, each page's `next` on `base`.
+-- Writes DIR/www/pages/SIZE/OFFSET.json for pages of SIZE and of 100 (the default page size),
+-- each page's `next` on `base`.
 local function write_pages(dir, base)
-  assert(select(2, sh("mkdir -p " .. quote(dir .. "/www/pages"))))
   local defs = {}
-  for offset = 0, TOTAL - 1, SIZE do
-    local last = math.min(offset + SIZE, TOTAL)
-    for i = offset + 1, last do defs[i - offset] = definition(i) end
-    local nxt = last < TOTAL and '"' .. page_url(base, last) .. '"' or "null"
-    write_file(("%s/www/pages/%d.json"):format(dir, offset), table.concat { '{"count":', TOTAL, ',"next":', nxt,
-      ',"previous":null,"results":[', table.concat(defs, ",", 1, last - offset), "]}" })
+  for i = 1, TOTAL do defs[i] = definition(i) end
+  for _, size in ipairs { SIZE, 100 } do
+    assert(select(2, sh("mkdir -p " .. quote(dir .. "/www/pages/" .. size))))
+    for offset = 0, TOTAL - 1, size do
+      local last = math.min(offset + size, TOTAL)
+      local nxt = last < TOTAL and '"' .. page_url(base, last, size) .. '"' or "null"
+      write_file(("%s/www/pages/%d/%d.json"):format(dir, size, offset), table.concat { '{"count":', TOTAL,
+        ',"next":', nxt, ',"previous":null,"results":[', table.concat(defs, ",", offset + 1, last), "]}" })
+    end
   end
 end
 
@@ -144,10 +151,11 @@ http {
     keepalive_requests 100000;
 @TEMP@
     map $arg_offset $page_offset { "" 0; "~^[0-9]+$" $arg_offset; default none; }
+    map $arg_limit $page_size { "" 100; "~^[0-9]+$" $arg_limit; default none; }
     server {
         listen 127.0.0.1:@PORT@;
         root "@DIR@/www";
-        location = @LIST_PATH@ { try_files /pages/$page_offset.json =404; }
+        location = @LIST_PATH@ { try_files /pages/$page_size/$page_offset.json =404; }
         location / { return 404; }
     }
 }
@@ -275,7 +283,7 @@ local function bench(dir)
   end, function(b)
     return sh("curl -s -o /dev/null -w '%{http_code}' " .. quote(page_url(b))) == "200"
   end)
-  local page = pages_dir .. "/www/pages/0.json"
+  local page, page100 = pages_dir .. "/www/pages/" .. SIZE .. "/0.json", pages_dir .. "/www/pages/100/0.json"
   local f = assert(io.open(page, "rb"))
   local page_bytes = #f:read("*a")
   f:close()
@@ -283,16 +291,17 @@ local function bench(dir)
     :format(TOTAL, SIZE, page_bytes / 1024, base, RUNS))
 
   -- (a) and (b): fresh Lua 5.4 processes, the contestants' order rotating.
-  local modes = { "each", "core", "simdjson", "client", "cjson", "bare" }
+  local modes = { "each", "each100", "core", "simdjson", "client", "client100", "cjson", "bare" }
   local runs = {}
   for _, m in ipairs(modes) do runs[m] = { hwm = {}, rss = {} } end
   for round = 1, RUNS do
     for k = 1, #modes do
       local m = modes[(k + round - 2) % #modes + 1]
-      local r = measure(m, m == "each" and base or page)
-      local want = m == "each" and TOTAL or m == "bare" and 0 or SIZE
+      local r = measure(m, (m == "each" or m == "each100") and base or m == "client100" and page100 or page)
+      local want = (m == "each" or m == "each100") and TOTAL or m == "bare" and 0 or m == "client100" and 100
+        or SIZE
       assert(r.definitions == want, ("%s: %d definitions, not %d"):format(m, r.definitions, want))
-      assert(r.libcurl == (m == "each" or m == "client"), m .. ": libcurl mapped or not, unexpectedly")
+      assert(r.libcurl == (m:find("^each") or m:find("^client")) ~= nil, m .. ": libcurl mapped or not, unexpectedly")
       table.insert(runs[m].hwm, r.hwm)
       table.insert(runs[m].rss, r.rss)
     end
@@ -310,6 +319,8 @@ local function bench(dir)
     { "holds one page decoded by lua-cjson", "cjson" },
     { "the client and its libcurl driver loaded, holds one page decoded by core.decode", "client" },
     { ("client:each{limit = %d} over %d definitions, counted"):format(SIZE, TOTAL), "each" },
+    { "the client and its libcurl driver loaded, holds one page of 100 decoded by core.decode", "client100" },
+    { ("client:each{} (pages of 100, the default) over %d definitions, counted"):format(TOTAL), "each100" },
   } do
     print(("| %s | %s | %s |"):format(row[1], mb(med[row[2]].hwm), mb(med[row[2]].rss)))
   end
@@ -320,6 +331,10 @@ local function bench(dir)
     mb(med.each.hwm - med.client.rss)))
   print(("      against a process holding one page decoded by the core alone (no curl loaded, %s): %.2fx")
     :format(mb(med.core.rss), med.each.hwm / med.core.rss))
+  local each100_ratio = med.each100.hwm / med.client100.rss
+  print(("target %s: (a) client:each{}'s peak RSS (pages of 100, the default) at %.2fx the RSS of a process "
+    .. "with the same modules holding one page of 100 (%s against %s; target <= 1.5x)"):format(
+    each100_ratio <= 1.5 and "met" or "missed", each100_ratio, mb(med.each100.hwm), mb(med.client100.rss)))
   local decode_ratio = med.core.rss / med.cjson.rss
   print(("target %s: (b) a process decoding one page with the core at %.2fx lua5.4 + lua-cjson holding the "
     .. "same page (%s against %s; peaks %.2fx; target <= 1.5x)"):format(decode_ratio <= 1.5 and "met" or "missed",
