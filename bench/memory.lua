@@ -137,13 +137,17 @@ local TEMP_PATHS = [[
     scgi_temp_path "@DIR@/tmp/scgi";
 ]]
 
--- The server of the pages (as bench/list.lua's).
-local PAGES_CONF = [[
+-- What both nginx of this benchmark run as: one worker, logs and pid in their prefix.
+local MAIN_CONF = [[
 worker_processes 1;
 daemon on;
 pid "@DIR@/nginx.pid";
 error_log "@DIR@/logs/error.log" warn;
 events { worker_connections 64; }
+]]
+
+-- The server of the pages (as bench/list.lua's).
+local PAGES_CONF = MAIN_CONF .. [[
 http {
     access_log off;
     types { }
@@ -163,13 +167,7 @@ http {
 
 -- The worker of (c): /rss answers "<pid> <VmRSS kB>"; /hold/library requires the library, makes
 -- a client and holds PAGE decoded by core.decode; /hold/cjson holds it decoded by lua-cjson.
-local WORKER_CONF = [[
-@MODULES@
-worker_processes 1;
-daemon on;
-pid "@DIR@/nginx.pid";
-error_log "@DIR@/logs/error.log" warn;
-events { worker_connections 64; }
+local WORKER_CONF = "@MODULES@\n" .. MAIN_CONF .. [[
 http {
     access_log off;
 @TEMP@

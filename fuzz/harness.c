@@ -23,21 +23,8 @@ int luaopen_posthog_event_definitions_simdjson(lua_State *L);
 
 static lua_State *L;
 
-/* decode_by_yajl(text [, shape [, keep_nulls]]): core.decode with yajl alone. */
-static int decode_by_yajl(lua_State *L)
-{
-    size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
-    shape_id shape = shape_opt(L, 2, SHAPE_BIT(SHAPE_ID_DEFINITION) | SHAPE_BIT(SHAPE_ID_PAGE) |
-                                         SHAPE_BIT(SHAPE_ID_BULK) | SHAPE_BIT(SHAPE_ID_PRIMARY_PROPERTIES) |
-                                         SHAPE_BIT(SHAPE_ID_OBJECT));
-
-    if (json_decode_push_yajl(L, text, len, shape, lua_toboolean(L, 3)))
-        return 1;
-    return core_fail(L, "decode", lua_tostring(L, -1));
-}
-
-/* Sets the global decode_by_yajl, a closure over core.decode's upvalues (the core's state). */
+/* Sets the global decode_by_yajl(text [, shape [, keep_nulls]]), core.decode with yajl alone:
+   a closure over core.decode's upvalues (the core's state). */
 static void register_decode_by_yajl(lua_State *L)
 {
     int i;
@@ -45,7 +32,7 @@ static void register_decode_by_yajl(lua_State *L)
     lua_getfield(L, -1, "decode");
     for (i = 1; i <= CORE_NUPVALUES; i++)
         lua_getupvalue(L, -i, i);
-    lua_pushcclosure(L, decode_by_yajl, CORE_NUPVALUES);
+    lua_pushcclosure(L, json_decode_yajl, CORE_NUPVALUES);
     lua_setglobal(L, "decode_by_yajl");
     lua_pop(L, 1);
 }

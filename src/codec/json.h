@@ -44,9 +44,9 @@ double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratc
    runs out. Call only from a function carrying the core's upvalues. */
 int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls);
 
-/* json_decode_push with yajl alone, even when a parser is registered: the same value or
-   message whatever the text (make fuzz checks it). */
-int json_decode_push_yajl(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls);
+/* core.decode with yajl alone, even when a parser is registered: the same value or message
+   whatever the text (make fuzz compares them). A function carrying the core's upvalues. */
+int json_decode_yajl(lua_State *L);
 
 /* Sets funcs so that yajl allocates from arena a (the guard's), which frees everything at once on
    any raise whatever state yajl was left in. */

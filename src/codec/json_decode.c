@@ -484,15 +484,8 @@ int json_decode_push(lua_State *L, const char *text, size_t len, shape_id shape,
     return decode_push(L, text, len, shape, keep_nulls, registered_parser(L));
 }
 
-int json_decode_push_yajl(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls)
-{
-    return decode_push(L, text, len, shape, keep_nulls, NULL);
-}
-
-/* core.decode(text [, shape [, keep_nulls]]) -> value | nil, {kind = "decode", detail};
-   shape is "definition", "page", "bulk", "primary_properties" or "object". With keep_nulls an
-   object's null is kept as core.null (a desired-state file's "clear this field"). */
-int core_decode(lua_State *L)
+/* core.decode, with the registered parser first (decode_push's parser) or with yajl alone. */
+static int decode_lua(lua_State *L, int yajl_alone)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
@@ -500,7 +493,20 @@ int core_decode(lua_State *L)
                                          SHAPE_BIT(SHAPE_ID_BULK) | SHAPE_BIT(SHAPE_ID_PRIMARY_PROPERTIES) |
                                          SHAPE_BIT(SHAPE_ID_OBJECT));
 
-    if (json_decode_push(L, text, len, shape, lua_toboolean(L, 3)))
+    if (decode_push(L, text, len, shape, lua_toboolean(L, 3), yajl_alone ? NULL : registered_parser(L)))
         return 1;
     return core_fail(L, "decode", lua_tostring(L, -1));
+}
+
+/* core.decode(text [, shape [, keep_nulls]]) -> value | nil, {kind = "decode", detail};
+   shape is "definition", "page", "bulk", "primary_properties" or "object". With keep_nulls an
+   object's null is kept as core.null (a desired-state file's "clear this field"). */
+int core_decode(lua_State *L)
+{
+    return decode_lua(L, 0);
+}
+
+int json_decode_yajl(lua_State *L)
+{
+    return decode_lua(L, 1);
 }
