@@ -17,30 +17,8 @@ local ROUNDS = tonumber(arg and arg[2]) or 7
 local LIMIT = 1.3
 
 -- A deterministic page shaped like PostHog Cloud's (reference §6.4, §7.3), ~1 KB per item.
-local uuid, user, stamp = support.uuid, support.user, support.stamp
-
-local function definition(i)
-  local verified = i % 4 == 0
-  return table.concat {
-    '{"id":"', uuid(i), '","name":"event_', string.format("%05d", i), '_signed_up_for_newsletter"',
-    ',"owner":', i % 3 == 0 and "null" or user(i % 50 + 1),
-    ',"description":"Fired when a visitor completes the newsletter form on the marketing site (variant ', i % 7, ')."',
-    ',"created_at":"', stamp(i), '","updated_at":"', stamp(i + 1), '"',
-    ',"updated_by":', user(i % 40 + 2),
-    ',"last_seen_at":', i % 5 == 0 and "null" or ('"' .. stamp(i + 2) .. '"'),
-    ',"verified":', verified and "true" or "false",
-    ',"verified_at":', verified and ('"' .. stamp(i + 3) .. '"') or "null",
-    ',"verified_by":null,"hidden":', i % 9 == 0 and "true" or "false",
-    ',"enforcement_mode":"allow","primary_property":', i % 2 == 0 and '"$current_url"' or "null",
-    ',"is_action":false,"post_to_slack":false',
-    ',"default_columns":', i % 6 == 0 and '["event","person","timestamp"]' or "[]",
-    ',"media_preview_urls":[]',
-    ',"tags":["marketing","newsletter"', i % 2 == 0 and ',"web"' or "", "]}",
-  }
-end
-
 local items = {}
-for i = 1, 1000 do items[i] = definition(i) end
+for i = 1, 1000 do items[i] = support.definition(i, true) end
 local body = '{"count":4217,' ..
   '"next":"https://us.posthog.com/api/projects/1/event_definitions/?limit=1000&offset=1000",' ..
   '"previous":null,"results":[' .. table.concat(items, ",") .. '],"count_is_capped":false}'

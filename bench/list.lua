@@ -32,7 +32,7 @@ local quote, sh, write_file, median = support.quote, support.sh, support.write_f
 -- The pages -------------------------------------------------------------------------------------
 
 -- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
-local definition = support.list_definition
+local definition = support.definition
 
 local DEFINITIONS = {}
 local definition_bytes = 0

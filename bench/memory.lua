@@ -104,7 +104,7 @@ local LIST_PATH = "/api/projects/1/event_definitions/"
 local support = require "bench.support"
 local quote, sh, write_file, median = support.quote, support.sh, support.write_file, support.median
 -- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
-local definition = support.list_definition
+local definition = support.definition
 
 local function page_url(base, offset, size)
   size = size or SIZE

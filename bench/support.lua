@@ -129,16 +129,19 @@ function support.start_nginx(dir, conf, probe)
   error("nginx: no free port")
 end
 
---- A definition of the listing benchmarks (bench/list.lua, bench/memory.lua), about 700 bytes,
--- deterministic in i.
-function support.list_definition(i)
+--- A definition shaped like PostHog Cloud's, deterministic in i: about 700 bytes for the
+-- listing benchmarks (bench/list.lua, bench/memory.lua); with `rich`, about 1 KB (a longer name
+-- and description, an owner more often, an updated_by user) for bench/decode.lua.
+function support.definition(i, rich)
   local verified = i % 4 == 0
   return table.concat {
-    '{"id":"', support.uuid(i), '","name":"event_', string.format("%05d", i), '_signed_up"',
-    ',"owner":', i % 2 == 0 and "null" or support.user(i % 50 + 1),
-    ',"description":"Fired when a visitor completes the newsletter form (variant ', i % 7, ')."',
+    '{"id":"', support.uuid(i), '","name":"event_', string.format("%05d", i),
+    rich and '_signed_up_for_newsletter"' or '_signed_up"',
+    ',"owner":', i % (rich and 3 or 2) == 0 and "null" or support.user(i % 50 + 1),
+    ',"description":"Fired when a visitor completes the newsletter form ', rich and "on the marketing site " or "",
+    '(variant ', i % 7, ')."',
     ',"created_at":"', support.stamp(i), '","updated_at":"', support.stamp(i + 1), '"',
-    ',"updated_by":null',
+    ',"updated_by":', rich and support.user(i % 40 + 2) or "null",
     ',"last_seen_at":', i % 5 == 0 and "null" or ('"' .. support.stamp(i + 2) .. '"'),
     ',"verified":', verified and "true" or "false",
     ',"verified_at":', verified and ('"' .. support.stamp(i + 3) .. '"') or "null",
