@@ -486,6 +486,32 @@ describe("inside nginx (one worker)", function()
       ]])
       assert.same({ mapped = 0, cxx = 0, core = true, parser = false }, out)
     end)
+
+    -- after the test above: from here on the worker that ran this has libstdc++ mapped. The
+    -- module is required from a world-readable copy: workers run as nobody, and a checkout under
+    -- /root is not theirs to read (the master loads the rest of the library for them).
+    it("decodes with simdjson, with the same answers, in a worker that requires its module", function()
+      local dir = assert(io.popen("mktemp -d")):read("*l")
+      finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+      assert(os.execute(("mkdir -p '%s/posthog/event_definitions' && cp "
+        .. "build/jit/posthog/event_definitions/simdjson.so '%s/posthog/event_definitions/' && chmod -R a+rX '%s'")
+        :format(dir, dir, dir)))
+      local out = run(app, PRELUDE .. ("local dir = %q\n"):format(dir) .. [[
+        local core = require "posthog.event_definitions.core"
+        local c = app.client()
+        local before = ok(c:list { limit = 5 })
+        package.cpath = dir .. "/?.so;" .. package.cpath
+        require "posthog.event_definitions.simdjson"
+        local after = ok(c:list { limit = 5 })
+        local mapped = false
+        for line in io.lines("/proc/self/maps") do
+          if line:find("libsimdjson", 1, true) then mapped = true end
+        end
+        return { parser = debug.getregistry()["posthog.event_definitions.parser"] ~= nil, mapped = mapped,
+          results = #after.results, same = core.encode(before) == core.encode(after) }
+      ]])
+      assert.same({ parser = true, mapped = true, results = 5, same = true }, out)
+    end)
   end)
 
   describe("phases", function()
