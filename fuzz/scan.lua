@@ -1,9 +1,9 @@
 --- fuzz/scan.lua: core.scan_events and core.scan_props (the edge's scanner) over any bytes.
 -- Promises: they return results or nil and {kind = "decode"}, never raise; when scan_events
--- accepts a body, core.decode accepts it too (unless past one of decode's own
--- limits: depth, a lone escaped surrogate outside an event name, a number beyond a double), and every range it gives is inside the body, in
--- order, starts with '{' and ends with '}' (a properties range inside its event), and each
--- event's range decodes to an object whose "event" is the name given.
+-- accepts a body, core.decode accepts it too (unless past one of decode's own limits: depth, a
+-- lone escaped surrogate outside an event name, a number beyond a double), and every range it
+-- gives is inside the body, in order, starts with '{' and ends with '}' (a properties range
+-- inside its event), and each event's range decodes to an object whose "event" is the name given.
 -- Input: the body.
 local core = require "posthog.event_definitions.core"
 local lib = dofile("fuzz/lib.lua")
