@@ -304,6 +304,19 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
         - metric(before, 'posthog_edge_uninspected_total{reason="encoding"}'))
     end)
 
+    it("a body that inflates past max_body (20 MB) passes untouched, counted as too large", function()
+      local before = metrics()
+      local big = gzip("[" .. (" "):rep(21 * 1024 * 1024) .. '{"event":"mystery_event"}]')
+      local got, _, status = send("/e/?compression=gzip-js", big)
+      assert.equal(200, status)
+      assert.equal(big, got.body)
+      local after = metrics()
+      assert.equal(1, metric(after, 'posthog_edge_uninspected_total{reason="too_large"}')
+        - metric(before, 'posthog_edge_uninspected_total{reason="too_large"}'))
+      local strict = send("/v/strict_unread/e/?compression=gzip-js", big)
+      assert.is_nil(strict, "an unchecked body forwarded although uninspected is reject")
+    end)
+
     it("with uninspected = \"reject\" an unreadable body is answered 400 and not forwarded", function()
       local got, answer, status = send("/v/strict_unread/e/", "\31\139\8\0garbage",
         { ["content-encoding"] = "gzip" })
@@ -317,6 +330,32 @@ describe("edge enforcement: examples/nginx/edge.conf in real nginx", function()
       local _, status = request("GET", app.url .. "/e/?data=x")
       assert.equal(200, status)
       assert.equal("", captured()[1].body)
+    end)
+  end)
+
+  describe("edge.init", function()
+    it("raises a clear message for each bad option, and the edge set up before goes on", function()
+      local text, status = request("GET", app.url .. "/init_errors")
+      assert.equal(200, status)
+      local lines = {}
+      for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+      assert.same({
+        "edge.init: options must be a table",
+        "edge.init: unknown option refreshh",
+        "edge.init: refresh must be a number",
+        "edge.init: client is required",
+        "edge.init: dict is required",
+        "edge.init: no lua_shared_dict no_such_dict",
+        "edge.init: refresh must be positive",
+        "edge.init: max_body must be positive",
+        "edge.init: uninspected must be pass or reject",
+        "edge: policy.unknown must be pass, tag, drop or reject, not explode",
+        'edge: policy keys are unknown, hidden, unverified, schema or "$event" names, not sometimes',
+        "edge.init: redis must start with redis://",
+        "edge.init: unknown redis key 'hots'",
+      }, lines)
+      local got = send("/e/", array { E.unknown, E.good })
+      assert.equal(array { E.good }, got.body)
     end)
   end)
 

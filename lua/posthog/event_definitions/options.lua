@@ -159,58 +159,59 @@ local function unescape(text)
   return (text:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
--- The table form of a redis:// URL, or nil and why.
-local function parse_redis_url(url)
+-- The table form of a redis:// URL, or nil and why (naming the option `name`).
+local function parse_redis_url(url, name)
   local rest = url:match("^redis://(.*)$")
-  if not rest then return nil, "rate_limit.redis must start with redis://" end
+  if not rest then return nil, name .. " must start with redis://" end
   local userinfo, hostpart = rest:match("^(.*)@([^@]*)$")
   local password
   if userinfo then
     password = userinfo:match("^[^:]*:(.*)$")
     if not password or password == "" then
-      return nil, "rate_limit.redis: the password goes after a colon (redis://:password@host:port/db)"
+      return nil, name .. ": the password goes after a colon (redis://:password@host:port/db)"
     end
     password = unescape(password)
   else
     hostpart = rest
   end
   local host, port, db = hostpart:match("^([^:/]+):?(%d*)/?(%d*)$")
-  if not host then return nil, "rate_limit.redis must look like redis://[:password@]host[:port][/db]" end
+  if not host then return nil, name .. " must look like redis://[:password@]host[:port][/db]" end
   return { host = host, port = tonumber(port), password = password, db = tonumber(db) }
 end
 
 --- The Redis settings of a `rate_limit` option: nil without `redis`, else {host, port (6379),
 -- password, db (0), timeout (seconds, 0.5), cooldown (seconds, 30), prefix, required}; or nil
--- and the reason of a
--- "config" error. Wrong Lua types and unknown keys of the table form raise.
-function options.redis(option, level)
+-- and the reason of a "config" error. Wrong Lua types and unknown keys of the table form raise.
+-- Messages name the option `name` (default "rate_limit.redis"; the edge's is "redis").
+function options.redis(option, level, name)
   level = (level or 1) + 1
+  name = name or "rate_limit.redis"
   if type(option) ~= "table" or option.redis == nil then return nil end
   local given = option.redis
   if type(given) == "string" then
     local why
-    given, why = parse_redis_url(given)
+    given, why = parse_redis_url(given, name)
     if not given then return nil, why end
   else
     for k, v in pairs(given) do
       local accepted = REDIS_FIELDS[k]
-      if not accepted then raise("unknown rate_limit.redis key '" .. tostring(k) .. "'", level) end
-      if type(v) ~= accepted then raise("rate_limit.redis." .. k .. " must be a " .. accepted, level) end
+      if not accepted then raise("unknown " .. name .. " key '" .. tostring(k) .. "'", level) end
+      if type(v) ~= accepted then raise(name .. "." .. k .. " must be a " .. accepted, level) end
     end
   end
   local r = { host = given.host, port = given.port or 6379, password = given.password, db = given.db or 0,
     timeout = given.timeout or options.TUNING.redis_timeout, cooldown = given.cooldown or options.TUNING.redis_cooldown,
     prefix = option.redis_prefix or "posthog-evdefs:", required = option.redis_required == true }
-  if not r.host or r.host == "" or r.host:find("[%s%c/]") then return nil, "rate_limit.redis needs a host" end
+  if not r.host or r.host == "" or r.host:find("[%s%c/]") then return nil, name .. " needs a host" end
   if r.port < 1 or r.port > 65535 or r.port % 1 ~= 0 then
-    return nil, "rate_limit.redis: port must be between 1 and 65535"
+    return nil, name .. ": port must be between 1 and 65535"
   end
-  if r.db < 0 or r.db % 1 ~= 0 then return nil, "rate_limit.redis: db must be a non-negative integer" end
+  if r.db < 0 or r.db % 1 ~= 0 then return nil, name .. ": db must be a non-negative integer" end
   if not (r.timeout > 0 and r.timeout <= 60) then
-    return nil, "rate_limit.redis: timeout must be a number of seconds above 0 and at most 60"
+    return nil, name .. ": timeout must be a number of seconds above 0 and at most 60"
   end
   if not (r.cooldown > 0 and r.cooldown < math.huge) then
-    return nil, "rate_limit.redis: cooldown must be a positive number of seconds"
+    return nil, name .. ": cooldown must be a positive number of seconds"
   end
   if r.password == "" then r.password = nil end
   return r
