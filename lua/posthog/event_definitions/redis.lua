@@ -16,10 +16,17 @@ local tostring, type, pcall, ipairs = tostring, type, pcall, ipairs
 local shas = {}          -- script source -> its SHA1 as the server reported it
 local plain_pool = {}    -- server id -> the open connection of this process (outside nginx)
 
+local server_ids = setmetatable({}, { __mode = "k" }) -- cfg -> its server_id, made once
+
 -- A stable name for the server and credentials of `cfg`, with the password only as a digest.
 local function server_id(cfg)
-  local secret = cfg.password and core.sha256(cfg.password):sub(1, 16) or "-"
-  return "posthog-evdefs:" .. cfg.host .. ":" .. cfg.port .. ":" .. cfg.db .. ":" .. secret
+  local id = server_ids[cfg]
+  if not id then
+    local secret = cfg.password and core.sha256(cfg.password):sub(1, 16) or "-"
+    id = "posthog-evdefs:" .. cfg.host .. ":" .. cfg.port .. ":" .. cfg.db .. ":" .. secret
+    server_ids[cfg] = id
+  end
+  return id
 end
 
 -- Readies a new connection: AUTH (when a password is set) and SELECT (db other than 0).
