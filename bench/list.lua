@@ -24,90 +24,18 @@ if SERVE then table.remove(arg, 1) end
 local RUNS = tonumber(arg and arg[1]) or 7
 local TOTAL = tonumber(arg and arg[2]) or 20000
 local SIZES = { 100, 1000 }
-local LIST_PATH = "/api/projects/1/event_definitions/"
 
 local support = require "bench.support"
 local quote, sh, write_file, median = support.quote, support.sh, support.write_file, support.median
 
--- The pages -------------------------------------------------------------------------------------
+local page_url = support.page_url
 
--- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
-local definition = support.definition
-
-local DEFINITIONS = {}
-local definition_bytes = 0
-for i = 1, TOTAL do
-  DEFINITIONS[i] = definition(i)
-  definition_bytes = definition_bytes + #DEFINITIONS[i]
-end
-
--- The URL of the page at `offset` (the first page has none, as clients ask it).
-local function page_url(base, size, offset)
-  local query = offset and ("limit=%d&offset=%d&ordering=name"):format(size, offset) or
-    ("limit=%d&ordering=name"):format(size)
-  return base .. LIST_PATH .. "?" .. query
-end
-
--- Writes DIR/www/pages/SIZE/OFFSET.json for each page size.
-local function write_pages(dir, base)
-  for _, size in ipairs(SIZES) do
-    local folder = dir .. "/www/pages/" .. size
-    assert(select(2, sh("mkdir -p " .. quote(folder))), "mkdir " .. folder)
-    for offset = 0, TOTAL - 1, size do
-      local last = math.min(offset + size, TOTAL)
-      local nxt = last < TOTAL and '"' .. page_url(base, size, last) .. '"' or "null"
-      local body = table.concat { '{"count":', TOTAL, ',"next":', nxt, ',"previous":null,"results":[',
-        table.concat(DEFINITIONS, ",", offset + 1, last), "]}" }
-      write_file(folder .. "/" .. offset .. ".json", body)
-    end
-  end
-  -- nginx's workers run as nobody: everything must be world-readable.
-  assert(select(2, sh("chmod -R a+rX " .. quote(dir))), "chmod " .. dir)
-end
-
--- The server --------------------------------------------------------------------------------------
-
-local NGINX_CONF = [[
-worker_processes 1;
-daemon on;
-pid "@DIR@/nginx.pid";
-error_log "@DIR@/logs/error.log" warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    server_tokens off;
-    types { }
-    default_type application/json;
-    etag off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000;
-    keepalive_timeout 75s;
-    client_body_temp_path "@DIR@/tmp/body";
-    proxy_temp_path "@DIR@/tmp/proxy";
-    fastcgi_temp_path "@DIR@/tmp/fastcgi";
-    uwsgi_temp_path "@DIR@/tmp/uwsgi";
-    scgi_temp_path "@DIR@/tmp/scgi";
-    map $arg_limit $page_limit { "~^[0-9]+$" $arg_limit; default none; }
-    map $arg_offset $page_offset { "" 0; "~^[0-9]+$" $arg_offset; default none; }
-    server {
-        listen 127.0.0.1:@PORT@;
-        root "@DIR@/www";
-        location = @LIST_PATH@ { try_files /pages/$page_limit/$page_offset.json =404; }
-        location / { return 404; }
-    }
-}
-]]
-
--- Starts nginx on a free port with freshly written pages; returns its base URL.
+-- The server: nginx serving the pages as static files (bench/support.lua).
+local definition_bytes
 local function start_server(dir)
-  return support.start_nginx(dir, function(port)
-    local base = "http://127.0.0.1:" .. port
-    write_pages(dir, base)
-    return (NGINX_CONF:gsub("@(%u+_?%u*)@", { DIR = dir, PORT = tostring(port), LIST_PATH = LIST_PATH }))
-  end, function(base)
-    return sh("curl -s -o /dev/null -w '%{http_code}' " .. quote(page_url(base, SIZES[1]))) == "200"
-  end)
+  local base
+  base, definition_bytes = support.start_pages(dir, TOTAL, SIZES)
+  return base
 end
 local stop_server = support.stop_nginx
 
@@ -249,7 +177,7 @@ local function bench(dir)
     rule[#rule + 1] = "---:|---:|---:|"
   end
   print(("Listing %d definitions (%d bytes each on average), median of %d runs:"):format(
-    TOTAL, definition_bytes // TOTAL, RUNS))
+    TOTAL, math.floor(definition_bytes), RUNS))
   print(table.concat(header))
   print(table.concat(rule))
   local rows = {}

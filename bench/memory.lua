@@ -4,8 +4,8 @@
 --   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' lua5.4 bench/memory.lua [runs] [definitions]
 --   (runs: 5 by default, definitions: 100,000; bench/run sets the paths; run from the repository's root)
 --
--- The pages are those of bench/list.lua (~700 bytes per definition, 1,000 a page), served as
--- static files by an nginx of its own on a free loopback port.
+-- The pages are those of bench/list.lua (support.start_pages: ~700 bytes per definition, 1,000
+-- and 100 a page), served as static files by an nginx of its own on a free loopback port.
 --   (a) The peak RSS (VmHWM) of a Lua 5.4 process that counts every definition with
 --       client:each{limit = 1000} (libcurl driver), against the RSS of a process that holds one
 --       page decoded by core.decode with the same modules loaded (the client, libcurl): target
@@ -99,36 +99,9 @@ end
 local RUNS = tonumber(arg and arg[1]) or 5
 local TOTAL = tonumber(arg and arg[2]) or 100000
 local SIZE = 1000
-local LIST_PATH = "/api/projects/1/event_definitions/"
 
 local support = require "bench.support"
-local quote, sh, write_file, median = support.quote, support.sh, support.write_file, support.median
--- Deterministic definitions shaped like PostHog Cloud's (as in bench/decode.lua), ~700 bytes each.
-local definition = support.definition
-
-local function page_url(base, offset, size)
-  size = size or SIZE
-  local query = offset and ("limit=%d&offset=%d&ordering=name"):format(size, offset) or
-    ("limit=%d&ordering=name"):format(size)
-  return base .. LIST_PATH .. "?" .. query
-end
-
--- Writes DIR/www/pages/SIZE/OFFSET.json for pages of SIZE and of 100 (the default page size),
--- each page's `next` on `base`.
-local function write_pages(dir, base)
-  local defs = {}
-  for i = 1, TOTAL do defs[i] = definition(i) end
-  for _, size in ipairs { SIZE, 100 } do
-    assert(select(2, sh("mkdir -p " .. quote(dir .. "/www/pages/" .. size))))
-    for offset = 0, TOTAL - 1, size do
-      local last = math.min(offset + size, TOTAL)
-      local nxt = last < TOTAL and '"' .. page_url(base, last, size) .. '"' or "null"
-      write_file(("%s/www/pages/%d/%d.json"):format(dir, size, offset), table.concat { '{"count":', TOTAL,
-        ',"next":', nxt, ',"previous":null,"results":[', table.concat(defs, ",", offset + 1, last), "]}" })
-    end
-  end
-end
-
+local quote, sh, median = support.quote, support.sh, support.median
 local TEMP_PATHS = [[
     client_body_temp_path "@DIR@/tmp/body";
     proxy_temp_path "@DIR@/tmp/proxy";
@@ -137,37 +110,15 @@ local TEMP_PATHS = [[
     scgi_temp_path "@DIR@/tmp/scgi";
 ]]
 
--- What both nginx of this benchmark run as: one worker, logs and pid in their prefix.
-local MAIN_CONF = [[
+-- The worker of (c): /rss answers "<pid> <VmRSS kB>"; /hold/library requires the library, makes
+-- a client and holds PAGE decoded by core.decode; /hold/cjson holds it decoded by lua-cjson.
+local WORKER_CONF = [[
+@MODULES@
 worker_processes 1;
 daemon on;
 pid "@DIR@/nginx.pid";
 error_log "@DIR@/logs/error.log" warn;
 events { worker_connections 64; }
-]]
-
--- The server of the pages (as bench/list.lua's).
-local PAGES_CONF = MAIN_CONF .. [[
-http {
-    access_log off;
-    types { }
-    default_type application/json;
-    keepalive_requests 100000;
-@TEMP@
-    map $arg_offset $page_offset { "" 0; "~^[0-9]+$" $arg_offset; default none; }
-    map $arg_limit $page_size { "" 100; "~^[0-9]+$" $arg_limit; default none; }
-    server {
-        listen 127.0.0.1:@PORT@;
-        root "@DIR@/www";
-        location = @LIST_PATH@ { try_files /pages/$page_size/$page_offset.json =404; }
-        location / { return 404; }
-    }
-}
-]]
-
--- The worker of (c): /rss answers "<pid> <VmRSS kB>"; /hold/library requires the library, makes
--- a client and holds PAGE decoded by core.decode; /hold/cjson holds it decoded by lua-cjson.
-local WORKER_CONF = "@MODULES@\n" .. MAIN_CONF .. [[
 http {
     access_log off;
 @TEMP@
@@ -273,14 +224,7 @@ local function mb(kb) return ("%.1f MB"):format(kb / 1024) end
 local function bench(dir)
   local root = sh("pwd"):gsub("%s+$", "")
   local pages_dir = dir .. "/pages"
-  local base = support.start_nginx(pages_dir, function(port)
-    local b = "http://127.0.0.1:" .. port
-    write_pages(pages_dir, b)
-    return fill(PAGES_CONF, { DIR = pages_dir, PORT = tostring(port), LIST_PATH = LIST_PATH,
-      TEMP = (TEMP_PATHS:gsub("@DIR@", pages_dir)) })
-  end, function(b)
-    return sh("curl -s -o /dev/null -w '%{http_code}' " .. quote(page_url(b))) == "200"
-  end)
+  local base = support.start_pages(pages_dir, TOTAL, { SIZE, 100 })
   local page, page100 = pages_dir .. "/www/pages/" .. SIZE .. "/0.json", pages_dir .. "/www/pages/100/0.json"
   local f = assert(io.open(page, "rb"))
   local page_bytes = #f:read("*a")

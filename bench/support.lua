@@ -154,4 +154,80 @@ function support.definition(i, rich)
   }
 end
 
+support.LIST_PATH = "/api/projects/1/event_definitions/"
+
+--- The URL of the list page of `size` at `offset` on `base` (the first page has no offset, as
+-- clients ask it).
+function support.page_url(base, size, offset)
+  local query = offset and ("limit=%d&offset=%d&ordering=name"):format(size, offset) or
+    ("limit=%d&ordering=name"):format(size)
+  return base .. support.LIST_PATH .. "?" .. query
+end
+
+-- The static server of the list pages: pre-encoded files, the limit and offset from the query
+-- (no limit: PostHog's 100).
+local PAGES_CONF = [[
+worker_processes 1;
+daemon on;
+pid "@DIR@/nginx.pid";
+error_log "@DIR@/logs/error.log" warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server_tokens off;
+    types { }
+    default_type application/json;
+    etag off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 75s;
+    client_body_temp_path "@DIR@/tmp/body";
+    proxy_temp_path "@DIR@/tmp/proxy";
+    fastcgi_temp_path "@DIR@/tmp/fastcgi";
+    uwsgi_temp_path "@DIR@/tmp/uwsgi";
+    scgi_temp_path "@DIR@/tmp/scgi";
+    map $arg_limit $page_limit { "" 100; "~^[0-9]+$" $arg_limit; default none; }
+    map $arg_offset $page_offset { "" 0; "~^[0-9]+$" $arg_offset; default none; }
+    server {
+        listen 127.0.0.1:@PORT@;
+        root "@DIR@/www";
+        location = @LIST_PATH@ { try_files /pages/$page_limit/$page_offset.json =404; }
+        location / { return 404; }
+    }
+}
+]]
+
+--- Starts an nginx in `dir` on a free loopback port serving `total` definitions
+-- (support.definition) as list pages of each size in `sizes`, pre-encoded in
+-- DIR/www/pages/SIZE/OFFSET.json with `next` links on the same host; returns its base URL and
+-- the definitions' average size in bytes. Stop it with support.stop_nginx(dir).
+function support.start_pages(dir, total, sizes)
+  local defs, bytes = {}, 0
+  for i = 1, total do
+    defs[i] = support.definition(i)
+    bytes = bytes + #defs[i]
+  end
+  local base = support.start_nginx(dir, function(port)
+    local b = "http://127.0.0.1:" .. port
+    for _, size in ipairs(sizes) do
+      local folder = dir .. "/www/pages/" .. size
+      assert(select(2, support.sh("mkdir -p " .. support.quote(folder))), "mkdir " .. folder)
+      for offset = 0, total - 1, size do
+        local last = math.min(offset + size, total)
+        local nxt = last < total and '"' .. support.page_url(b, size, last) .. '"' or "null"
+        support.write_file(folder .. "/" .. offset .. ".json", table.concat { '{"count":', total, ',"next":', nxt,
+          ',"previous":null,"results":[', table.concat(defs, ",", offset + 1, last), "]}" })
+      end
+    end
+    -- nginx's workers run as nobody: everything must be world-readable.
+    assert(select(2, support.sh("chmod -R a+rX " .. support.quote(dir))), "chmod " .. dir)
+    return (PAGES_CONF:gsub("@(%u+_?%u*)@", { DIR = dir, PORT = tostring(port), LIST_PATH = support.LIST_PATH }))
+  end, function(b)
+    return support.sh("curl -s -o /dev/null -w '%{http_code}' " .. support.quote(support.page_url(b, sizes[1])))
+      == "200"
+  end)
+  return base, bytes / total
+end
+
 return support

@@ -4,11 +4,11 @@
  * yajl parses, or first the parser a module registered (posthog.event_definitions.simdjson,
  * see json_parser.h), which parses the text whole and replays it as events; what that one
  * refuses (it takes a subset of what yajl takes) yajl parses, with the same events and
- * messages, so the result never depends on which parser ran. The values are built on the Lua stack with an
- * explicit frame stack (no recursion): an open object is a table with, while a value is
- * pending, its key above it; an open array is a table. Known fields of the shape's records are
- * checked as their values arrive, and their keys come from the key cache (interned once)
- * instead of being hashed again. The parsers' memory is the guard's, freed on any raise.
+ * messages, so the result never depends on which parser ran. The values are built on the Lua
+ * stack with an explicit frame stack (no recursion): an open object is a table with, while a
+ * value is pending, its key above it; an open array is a table. Known fields of the shape's
+ * records are checked as their values arrive, and their keys come from the key cache (interned
+ * once) instead of being hashed again. The parsers' memory is the guard's, freed on any raise.
  */
 #include <math.h>
 #include <stdio.h>
@@ -241,17 +241,21 @@ static frame *open_container(decoder *d, json_kind k)
     return f;
 }
 
-/* Opens an object of n fields of which nulls are null (n = 0: unknown): its table is made for
-   the fields it will hold (a null is an absent key unless keep_nulls), else for its record's. */
+/* The size of a container that yajl opens: not known yet. */
+#define SIZE_UNKNOWN ((size_t)-1)
+
+/* Opens an object of n fields of which nulls are null (n SIZE_UNKNOWN: yajl's): its table is
+   made for the fields it will hold (a null is an absent key unless keep_nulls), or else for its
+   record's. */
 static int on_start_map(void *ud, size_t n, size_t nulls)
 {
     decoder *d = ud;
     frame *f = open_container(d, K_OBJECT);
-    size_t size = d->keep_nulls ? n : n - nulls;
+    size_t size = n == SIZE_UNKNOWN ? 0 : d->keep_nulls ? n : n - nulls;
 
     if (f == NULL)
         return 0;
-    if (n == 0 && f->record != NULL)
+    if (n == SIZE_UNKNOWN && f->record != NULL)
         size = (size_t)f->record->size_hint;
     lua_createtable(d->L, 0, size < 1024 ? (int)size : 1024);
     return 1;
@@ -305,7 +309,7 @@ static int on_end_map(void *ud)
     return end_container(d);
 }
 
-/* Opens an array of n items (0: unknown). */
+/* Opens an array of n items (SIZE_UNKNOWN: yajl's). */
 static int on_start_array(void *ud, size_t n)
 {
     decoder *d = ud;
@@ -315,7 +319,7 @@ static int on_start_array(void *ud, size_t n)
         return 0;
     d->want = f->field;
     d->item = f->field != NULL;
-    lua_createtable(d->L, n < 65536 ? (int)n : 65536, 0);
+    lua_createtable(d->L, n == SIZE_UNKNOWN ? 0 : n < 65536 ? (int)n : 65536, 0);
     return 1;
 }
 
@@ -348,12 +352,12 @@ static int on_yajl_key(void *ud, const unsigned char *s, size_t len)
 
 static int on_yajl_start_map(void *ud)
 {
-    return on_start_map(ud, 0, 0);
+    return on_start_map(ud, SIZE_UNKNOWN, 0);
 }
 
 static int on_yajl_start_array(void *ud)
 {
-    return on_start_array(ud, 0);
+    return on_start_array(ud, SIZE_UNKNOWN);
 }
 
 static const yajl_callbacks callbacks = {

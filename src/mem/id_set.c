@@ -186,7 +186,7 @@ static size_t find(const id_set *s, const table *t, uint64_t h, const char *key,
     }
 }
 
-/* Makes room in t (block n of the set at index 1) for one more key: a block twice the size,
+/* Makes room in t for one more key: a block twice the size,
    filled anew, when one more would make it more than 7/8 full. Returns whether it grew; raises
    (leaving t as it was) when memory runs out. */
 static int reserve(lua_State *L, id_set *s, table *t)
@@ -241,7 +241,7 @@ static void reserve_bytes(lua_State *L, id_set *s, size_t len)
     s->bytes_cap = cap;
 }
 
-/* Adds the key (packed UUID, or len bytes) to t (block n) unless it is there; returns whether
+/* Adds the key (packed UUID, or len bytes) to t unless it is there; returns whether
    it was added. */
 static int add_key(lua_State *L, id_set *s, table *t, const char *key, size_t len)
 {

@@ -136,10 +136,9 @@ function edge.init(opts)
     if s[k] ~= "pass" and s[k] ~= "reject" then error("edge.init: " .. k .. " must be pass or reject", 2) end
   end
   if s.redis ~= nil then
-    -- options.redis raises on the table form's wrong keys and types with the facade's prefix
-    local ok, cfg, why = pcall(options.redis, { redis = s.redis, redis_prefix = s.redis_prefix }, 1, "redis")
-    if not ok then cfg, why = nil, (tostring(cfg):gsub("^posthog%.event_definitions: ", "")) end
-    if not cfg then error("edge.init: " .. tostring(why), 2) end
+    local function init_error(message, level) error("edge.init: " .. message, (level or 1) + 1) end
+    local cfg, why = options.redis({ redis = s.redis, redis_prefix = s.redis_prefix }, 2, "redis", init_error)
+    if not cfg then init_error(tostring(why), 2) end
     s.fleet = fleet.new(cfg, s.client)
   end
   s.policy = checked_policy(s.policy or {}, 2)

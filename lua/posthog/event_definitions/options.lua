@@ -182,10 +182,11 @@ end
 --- The Redis settings of a `rate_limit` option: nil without `redis`, else {host, port (6379),
 -- password, db (0), timeout (seconds, 0.5), cooldown (seconds, 30), prefix, required}; or nil
 -- and the reason of a "config" error. Wrong Lua types and unknown keys of the table form raise.
--- Messages name the option `name` (default "rate_limit.redis"; the edge's is "redis").
-function options.redis(option, level, name)
+-- Messages name the option `name` (default "rate_limit.redis"; the edge's is "redis"); `fail`
+-- raises them (default options.raise, whose conventions it keeps).
+function options.redis(option, level, name, fail)
   level = (level or 1) + 1
-  name = name or "rate_limit.redis"
+  name, fail = name or "rate_limit.redis", fail or raise
   if type(option) ~= "table" or option.redis == nil then return nil end
   local given = option.redis
   if type(given) == "string" then
@@ -195,8 +196,8 @@ function options.redis(option, level, name)
   else
     for k, v in pairs(given) do
       local accepted = REDIS_FIELDS[k]
-      if not accepted then raise("unknown " .. name .. " key '" .. tostring(k) .. "'", level) end
-      if type(v) ~= accepted then raise(name .. "." .. k .. " must be a " .. accepted, level) end
+      if not accepted then fail("unknown " .. name .. " key '" .. tostring(k) .. "'", level) end
+      if type(v) ~= accepted then fail(name .. "." .. k .. " must be a " .. accepted, level) end
     end
   end
   local r = { host = given.host, port = given.port or 6379, password = given.password, db = given.db or 0,
