@@ -25,6 +25,10 @@ SIMD_CXX     := src/simdjson/json_simd.cpp
 CXXWARN      := -Wall -Wextra -std=c++17
 CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 REDIS_SOURCES := $(wildcard src/redis/*.c)
+# The edge (its own rock, posthog-event-definitions-edge): its Lua under edge/lua, its C module
+# (the capture body scanner) under edge/src, linking yajl only.
+EDGE_SOURCES := $(wildcard edge/src/*.c)
+EDGE_HEADERS := $(wildcard edge/src/*.h)
 
 lua_inc_5.4 := /usr/include/lua5.4
 lua_inc_5.1 := /usr/include/lua5.1
@@ -43,8 +47,9 @@ libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
 hiredis_so = $(BUILD)/$(1)/posthog/event_definitions/hiredis.so
 simd_so    = $(BUILD)/$(1)/posthog/event_definitions/simdjson.so
 faults_so  = $(BUILD)/$(1)/alloc_faults.so
+edge_so    = $(BUILD)/$(1)/posthog/event_definitions/edge/core.so
 MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call simd_so,$(v)) \
-  $(call faults_so,$(v)))
+  $(call faults_so,$(v)) $(call edge_so,$(v)))
 
 .PHONY: all deps test demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
 all: $(MODULES)
@@ -70,6 +75,10 @@ $(call hiredis_so,$(1)): $(REDIS_SOURCES) src/compat.h Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Isrc -I$$(lua_inc_$(1)) $$(HIREDIS_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
 	  $$(REDIS_SOURCES) $$(HIREDIS_LIBS)
+$(call edge_so,$(1)): $(EDGE_SOURCES) $(EDGE_HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Iedge/src -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
+	  $$(EDGE_SOURCES) $$(YAJL_LIBS)
 # test only (spec/04-alloc_faults_spec.lua), never installed
 $(call faults_so,$(1)): spec/support/alloc_faults.c src/compat.h Makefile
 	@mkdir -p $$(dir $$@)

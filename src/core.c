@@ -35,8 +35,6 @@ static void init_once(void)
 static const luaL_Reg functions[] = {
     { "encode", core_encode },
     { "decode", core_decode },
-    { "scan_events", core_scan_events },
-    { "scan_props", core_scan_props },
     { "build_request", core_build_request },
     { "check_params", core_check_params },
     { "decode_response", core_decode_response },

@@ -48,8 +48,6 @@ int core_fail(lua_State *L, const char *kind, const char *detail);
 
 int core_encode(lua_State *L);          /* codec/json_encode.c */
 int core_decode(lua_State *L);          /* codec/json_decode.c */
-int core_scan_events(lua_State *L);     /* codec/scan.c */
-int core_scan_props(lua_State *L);
 int core_push_fields(lua_State *L);     /* codec/fields.c */
 int core_normalize_tag(lua_State *L);   /* codec/tags.c */
 int core_build_request(lua_State *L);   /* http/request.c */

@@ -23,6 +23,77 @@ local evdefs = {
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
+------------------------------------------------------------------------------------------------
+-- Plain HTTP and Redis for companions (the edge): the client's transports and Redis connections
+------------------------------------------------------------------------------------------------
+
+--- JSON text of `value` (tables with core's array marker, evdefs.array, or a sequence are
+-- arrays; evdefs.null is null; integers stay integers), or nil and a "validation" error.
+function evdefs.encode(value)
+  return core.encode(value)
+end
+
+--- The Lua value of JSON `text` (null becomes nil in objects and arrays; integers stay
+-- integers), or nil and a "decode" error.
+function evdefs.decode(text)
+  expect(text, "string", "decode: text", 2)
+  return core.decode(text)
+end
+
+--- Marks `t` (default: a new table) as a JSON array for evdefs.encode, so that it encodes as
+-- `[]` when empty; returns it.
+function evdefs.array(t)
+  return setmetatable(t or {}, core.array_mt)
+end
+
+local HTTP_OPTIONS = { max_response_bytes = "number", ca_file = "string", insecure = "boolean" }
+local http_cache = {} -- the transports of evdefs.http, by option set
+local http_options = setmetatable({}, { __mode = "k" })
+
+--- One HTTP request on the automatic transport (cosockets inside nginx, where they work;
+-- libcurl outside), with the client's TLS and size rules and no key, retry or pacing:
+-- req = {method, url, headers = {name = value}, body, timeout = seconds}; opts (optional) =
+-- {max_response_bytes, ca_file, insecure} as for `new`. Returns `{status, headers (lower-cased
+-- names), body}`, or nil and `{kind = "transport"|"timeout"|"config", sent, detail}`.
+function evdefs.http(req, opts)
+  expect(req, "table", "http: req", 2)
+  if opts ~= nil then expect(opts, "table", "http: opts", 2) end
+  opts = opts or {}
+  local o = http_options[opts]
+  if not o then
+    o = { max_response_bytes = options.DEFAULTS.max_response_bytes, insecure = false }
+    for k, v in pairs(opts) do
+      if not HTTP_OPTIONS[k] then raise("http: unknown option " .. tostring(k), 2) end
+      expect(v, HTTP_OPTIONS[k], "http: opts." .. k, 2)
+      o[k] = v
+    end
+    http_options[opts] = o
+  end
+  local key = tostring(o.max_response_bytes) .. "|" .. tostring(o.ca_file) .. "|" .. tostring(o.insecure)
+  http_cache[key] = http_cache[key] or {}
+  local ctx, why = runtime.context(o, http_cache[key])
+  if not ctx then return nil, { kind = "config", sent = false, detail = why } end
+  return ctx.transport { method = req.method or "GET", url = req.url, headers = req.headers or {},
+    body = req.body, timeout = req.timeout or options.DEFAULTS.timeout }
+end
+
+--- A Redis server for Lua scripts shared by a fleet, as rate_limit.redis names one: `config` is
+-- "redis://[:password@]host[:port][/db]" or {host, port, password, db, timeout, cooldown}.
+-- Returns a handle `{cooldown = seconds, eval = function(self, script, keys, args)}` whose eval
+-- runs `script` on the server (cosockets inside nginx, hiredis outside) and returns its reply,
+-- or nil and a message without the password; or nil and a "config" error. Wrong key names or
+-- Lua types raise.
+function evdefs.redis(config)
+  local cfg, why = options.redis({ redis = config }, 2, "redis")
+  if not cfg then
+    return nil, errors.new({ kind = "config", detail = why or "redis: a URL or a table is required",
+      retryable = false, attempts = 0 })
+  end
+  local redis = require "posthog.event_definitions.redis"
+  return { cooldown = cfg.cooldown,
+    eval = function(_, script, keys, args) return redis.eval(cfg, script, keys, args) end }
+end
+
 local Client = {}
 Client.__index = Client
 
@@ -262,6 +333,22 @@ function Client:event_properties(names)
   expect(names, "table", "event_properties: names", 2)
   if #names == 0 then return invalid(p, "GET", "names must not be empty") end
   return taxonomy.event_properties(p, names)
+end
+
+--- Where the client's calls go: its host ("scheme://host[:port][/prefix]", normalised) and its
+-- project id (a string: digits, or "@current"). Never the key.
+function Client:origin()
+  local p = check_open(self)
+  return p.base, p.options.project
+end
+
+--- Every schema property group of the project (GET /api/projects/{id}/schema_property_groups/,
+-- every page): an array of `{id, name, properties = {{name, property_type, is_required, …}, …},
+-- events = {{id, name}, …}, …}` as PostHog sends them, or nil, err (status 403 where the key may
+-- not read them).
+function Client:schema_property_groups()
+  local p = check_open(self)
+  return taxonomy.project_list(p, "schema_property_groups/", {})
 end
 
 --- Releases the connections; idempotent (also happens when the client is collected).
