@@ -1,53 +1,99 @@
--- core.scan_events and core.scan_props (src/codec/scan.c), on every interpreter: the byte ranges
--- the edge enforcement rewrites by, the names as PostHog reads them, and every way a body is
--- refused (so that a body the edge cannot read is never rewritten).
-local core = require "posthog.event_definitions.core"
+-- The edge's scanner (posthog.event_definitions.edge.core: edge/src/scan.c and props.c), on every
+-- interpreter: the byte ranges the edge rewrites by, names and tokens as PostHog's capture reads
+-- them, the properties value of every kind, the event cap, and every way a body is refused (so
+-- that a body the edge cannot read is never rewritten).
+local edge_core = require "posthog.event_definitions.edge.core"
 
--- The events of a scan as tables {text, name, props, pkeys}.
-local function scan(body)
-  local form, ev, n = core.scan_events(body)
-  if not form then return nil, ev end
+local F = edge_core.FIELDS
+
+-- The events of a scan as tables.
+local function scan(body, max)
+  local form, ev, n, api_key, token = edge_core.scan(body, max)
+  if not form then return nil, ev, n end
   local out = {}
   for i = 0, n - 1 do
-    local first, last, name, pf, pl, pk = ev[6 * i + 1], ev[6 * i + 2], ev[6 * i + 3], ev[6 * i + 4],
-      ev[6 * i + 5], ev[6 * i + 6]
-    out[#out + 1] = { text = body:sub(first, last), name = name, props = pf > 0 and body:sub(pf, pl) or false,
-      pkeys = pk }
+    local b = i * F
+    local vf, vl = ev[b + 4], ev[b + 5]
+    out[#out + 1] = { text = body:sub(ev[b + 1], ev[b + 2]), name = ev[b + 3],
+      props = vl > 0 and body:sub(vf, vl) or false,
+      pkind = ev[b + 6], pkeys = ev[b + 7], ekeys = ev[b + 8], token = ev[b + 9], dtoken = ev[b + 10],
+      api_key = ev[b + 11], ptoken = ev[b + 12] }
   end
-  return form, out
+  return form, out, api_key, token
 end
 
-describe("core.scan_events", function()
-  it("finds a single event object, with its properties range and key count", function()
+-- Why a body is refused (nil when it is read).
+local function refusal(body, max)
+  local form, reason = edge_core.scan(body, max)
+  if form then return nil end
+  return reason
+end
+
+describe("edge core.scan", function()
+  it("finds a single event object, with its properties range and key counts", function()
     local body = '  {"event":"a", "properties": {"x": 1, "y": {"z": [2]}}, "timestamp": 5}\n'
     local form, ev = scan(body)
     assert.equal("single", form)
-    assert.same({ { text = body:sub(3, -2), name = "a", props = '{"x": 1, "y": {"z": [2]}}', pkeys = 2 } }, ev)
+    assert.same({ { text = body:sub(3, -2), name = "a", props = '{"x": 1, "y": {"z": [2]}}', pkind = 1, pkeys = 2,
+      ekeys = 3, token = false, dtoken = false, api_key = false, ptoken = false } }, ev)
   end)
 
-  it("finds each event of an array, in order, whatever the key order and white space", function()
-    local form, ev = scan('[ {"properties":{},"event":"b"} ,\n\t{"event":"c"},{"event":5,"properties":null} ]')
+  it("gives the properties value of every kind: object, null, absent, string, number, array", function()
+    local form, ev = scan('[ {"properties":{},"event":"b"} ,\n\t{"event":"c"},{"event":5,"properties":null},'
+      .. '{"event":"d","properties":"s\\"}"},{"event":"e","properties": -1.5e3 },{"event":"f","properties":[1,{}]}]')
     assert.equal("array", form)
-    assert.same({
-      { text = '{"properties":{},"event":"b"}', name = "b", props = "{}", pkeys = 0 },
-      { text = '{"event":"c"}', name = "c", props = false, pkeys = 0 },
-      { text = '{"event":5,"properties":null}', name = false, props = false, pkeys = 0 },
-    }, ev)
+    local got = {}
+    for i, e in ipairs(ev) do got[i] = { e.name, e.props, e.pkind, e.pkeys } end
+    assert.same({ { "b", "{}", 1, 0 }, { "c", false, 0, 0 }, { false, "null", 2, 0 }, { "d", '"s\\"}"', 3, 0 },
+      { "e", "-1.5e3", 3, 0 }, { "f", "[1,{}]", 3, 0 } }, got)
   end)
 
   it("finds the events of {\"batch\": [...]} among other keys; nested objects named event are ignored", function()
     local body = '{"api_key":"k","batch":[{"event":"a","properties":{"event":"not me","q":[{"event":"x"}]}},'
       .. '{"event":"b"}],"sent_at":"t"}'
-    local form, ev = scan(body)
+    local form, ev, api_key, token = scan(body)
     assert.equal("batch", form)
+    assert.same({ "k", false }, { api_key, token })
     assert.same({ "a", "b" }, { ev[1].name, ev[2].name })
     assert.equal('{"event":"not me","q":[{"event":"x"}]}', ev[1].props)
     assert.equal(2, ev[1].pkeys)
   end)
 
+  it("reads tokens where PostHog's capture reads them: the batch's, the event's, properties.token", function()
+    local _, ev, api_key, token = scan('{"token":"T","batch":[{"event":"a","token":"t1","properties":{"token":"p1"}},'
+      .. '{"event":"b","$token":"t2","properties":{"x":{"token":"nested"}}},{"event":"c","api_key":"t3"}]}')
+    assert.same({ false, "T" }, { api_key, token })
+    assert.same({ "t1", false, false, "p1" }, { ev[1].token, ev[1].dtoken, ev[1].api_key, ev[1].ptoken })
+    assert.same({ false, "t2", false, false }, { ev[2].token, ev[2].dtoken, ev[2].api_key, ev[2].ptoken })
+    assert.same({ false, false, "t3", false }, { ev[3].token, ev[3].dtoken, ev[3].api_key, ev[3].ptoken })
+    local form, single, ak = scan('{"event":"s","api_key":"a","properties":{"token":5,"t":"x"}}')
+    assert.equal("single", form)
+    assert.equal("a", ak)
+    assert.same({ "a", false }, { single[1].api_key, single[1].ptoken })
+  end)
+
+  it("reads a nameless object as one event (PostHog's engage), not an empty one", function()
+    local form, ev = scan('{"$set":{"a":1},"$token":"x","$distinct_id":"d"}')
+    assert.equal("single", form)
+    assert.same({ false, "x", 3 }, { ev[1].name, ev[1].dtoken, ev[1].ekeys })
+    assert.equal("json", refusal("{}"))
+  end)
+
   it("reads names as PostHog does: escapes decoded, the last of repeated keys", function()
     local _, ev = scan('[{"event":"sign\\u0075p"},{"event":"first","event":"second"},{"ev\\u0065nt":"esc"}]')
     assert.same({ "signup", "second", "esc" }, { ev[1].name, ev[2].name, ev[3].name })
+  end)
+
+  it("the last properties key counts, whatever the kinds", function()
+    local _, ev = scan('[{"event":"a","properties":{"x":1},"properties":null},{"event":"b","properties":5,'
+      .. '"properties":{"y":2,"z":3}}]')
+    assert.same({ "null", 2 }, { ev[1].props, ev[1].pkind })
+    assert.same({ '{"y":2,"z":3}', 1, 2 }, { ev[2].props, ev[2].pkind, ev[2].pkeys })
+  end)
+
+  it("takes escaped surrogate pairs (as Python's json.dumps writes emoji) and escaped backslashes", function()
+    local _, ev = scan('[{"event":"smile \\ud83d\\ude00","properties":{"p":"\\\\ud800","q":"\\\\\\u00e9"}}]')
+    assert.equal("smile \240\159\152\128", ev[1].name)
   end)
 
   it("keeps numbers of any size out of its way and counts an empty array", function()
@@ -58,15 +104,26 @@ describe("core.scan_events", function()
     assert.same({}, none)
   end)
 
-  it("refuses what it cannot read", function()
+  it("stops at max_events: more events are too many, not read to the end", function()
+    assert.equal("too_many_events", refusal("[{},{},{}]", 2))
+    local form, ev = scan("[{},{},{}]", 3)
+    assert.equal("array", form)
+    assert.equal(3, #ev)
+    local bomb = "[" .. ("{},"):rep(100000) .. "{}]"
+    assert.equal("too_many_events", refusal(bomb, 1000))
+  end)
+
+  it("refuses what it cannot read, as json", function()
     for _, body in ipairs {
       "", "   ", "null", '"text"', "5", '{"event":"a"', '[{"event":"a"},]', '[{"event":"a"}] x',
-      '{"batch":5}', '{"batch":[1]}', '[1]', '[[{"event":"a"}]]', '{"hello":"world"}',
+      '{"batch":5}', '{"batch":[1]}', '[1]', '[[{"event":"a"}]]', "{}",
       '{"batch":[],"batch":[]}', '[{"event":"\255"}]', "{'event':'a'}", '[{"event":"\\udc00"}]',
+      '{"batch":[{"event":"a","token":"\\ud800"}]}', '[{"event":"a","properties":{"x":"\\ud800\\u0041"}}]',
+      '[{"event":"a","properties":{"x":"\\udc00\\ud800"}}]', '[{"event":"a\\ud83d"}]',
     } do
-      local form, err = core.scan_events(body)
+      local form, reason = edge_core.scan(body)
       assert.is_nil(form, body)
-      assert.equal("decode", err.kind, body)
+      assert.equal("json", reason, body)
     end
   end)
 
@@ -74,11 +131,12 @@ describe("core.scan_events", function()
     math.randomseed(12)
     local pieces = { '"s"', "1", "-2.50", "true", "null", '{"k":[1,{"n":"v"}]}', "[]", '"\\"q\\" \\u00e9"' }
     for _ = 1, 200 do
-      local events, texts = {}, {}
+      local events, texts, props = {}, {}, {}
       for i = 1, math.random(1, 8) do
-        local props = {}
-        for j = 1, math.random(0, 4) do props[j] = '"p' .. j .. '" : ' .. pieces[math.random(#pieces)] end
-        local text = '{ "event" : "e' .. i .. '", "properties":{' .. table.concat(props, ",") .. '} }'
+        local p = {}
+        for j = 1, math.random(0, 4) do p[j] = '"p' .. j .. '" : ' .. pieces[math.random(#pieces)] end
+        props[i] = "{" .. table.concat(p, ",") .. "}"
+        local text = '{ "event" : "e' .. i .. '", "properties":' .. props[i] .. ' }'
         events[i], texts[i] = text, text
       end
       local body = "[" .. table.concat(events, " ,\n ") .. "]"
@@ -88,22 +146,26 @@ describe("core.scan_events", function()
       for i, e in ipairs(ev) do
         assert.equal(texts[i], e.text)
         assert.equal("e" .. i, e.name)
+        assert.equal(props[i], e.props)
       end
     end
   end)
 end)
 
-describe("core.scan_props", function()
-  it("gives the JSON kind of each value of one object", function()
-    local body = 'xx{"a":1,"b":"s","c":null,"d":[1],"e":{"f":1},"g":true,"a2":1.5}yy'
-    assert.same({ a = "number", b = "string", c = "null", d = "array", e = "object", g = "boolean", a2 = "number" },
-      core.scan_props(body, 3, #body - 2))
+describe("edge core.props", function()
+  it("gives the JSON kind and the value of each key of one object, the last of repeated keys", function()
+    local body = 'xx{"a":1,"b":"s\\u00e9","c":null,"d":[1,{"x":"y"}],"e":{"f":1},"g":true,"a2":2.50e3,"h":5,"h":null}yy'
+    local kinds, values = edge_core.props(body, 3, #body - 2)
+    assert.same({ a = "number", b = "string", c = "null", d = "array", e = "object", g = "boolean", a2 = "number",
+      h = "null" }, kinds)
+    assert.same({ a = "1", b = "s\195\169", d = '[1,{"x":"y"}]', e = '{"f":1}', g = true, a2 = "2.50e3" }, values)
   end)
 
   it("refuses a range that is not one JSON object", function()
-    assert.is_nil(core.scan_props('{"a":1', 1, 6))
-    assert.is_nil(core.scan_props("[1]", 1, 3))
-    assert.is_nil(core.scan_props("{}", 0, 2))
-    assert.is_nil(core.scan_props("{}", 1, 3))
+    assert.is_nil(edge_core.props('{"a":1', 1, 6))
+    assert.is_nil(edge_core.props("[1]", 1, 3))
+    assert.is_nil(edge_core.props("{}", 0, 2))
+    assert.is_nil(edge_core.props("{}", 1, 3))
+    assert.is_nil(edge_core.props('{"a":"\\udc00"}', 1, 14))
   end)
 end)

@@ -40,6 +40,7 @@
 
 /* scan.c */
 EDGE_HIDDEN int edge_scan(lua_State *L);
+EDGE_HIDDEN int edge_surrogates_ok(const char *text, size_t len);
 /* props.c */
 EDGE_HIDDEN int edge_props(lua_State *L);
 /* module.c */

@@ -150,6 +150,11 @@ int edge_props(lua_State *L)
         lua_pushstring(L, "byte range out of the body");
         return 2;
     }
+    if (!edge_surrogates_ok(text + (size_t)first - 1, (size_t)(last - first + 1))) {
+        lua_pushnil(L);
+        lua_pushstring(L, "an escaped surrogate that is not a pair");
+        return 2;
+    }
     memset(&r, 0, sizeof r);
     r.L = L;
     r.text = text + (size_t)first - 1;

@@ -374,6 +374,49 @@ static void fill_scalar_props(lua_State *L, int out, long n, const char *text)
     }
 }
 
+/* ===== Escaped surrogates ===== */
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* True unless text holds a \u escape of a surrogate that is not a well-formed pair: yajl would
+   turn it into "?" or a wrong code point, where PostHog's capture refuses the whole request.
+   Only the rare bodies with a surrogate escape are looked at closely. */
+int edge_surrogates_ok(const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        size_t run = 0;
+        unsigned cp, low;
+        while (p + run < end && p[run] == '\\')
+            run++;
+        p += run;
+        if (run % 2 == 0 || p >= end || *p != 'u' || end - p < 5 || !hex4(p + 1, &cp))
+            continue;
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+            return 0;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (end - p < 11 || p[5] != '\\' || p[6] != 'u' || !hex4(p + 7, &low) || low < 0xDC00 || low > 0xDFFF)
+                return 0;
+            p += 11;
+        }
+    }
+    return 1;
+}
+
 /* edge_core.scan(body, max_events) -> form, events, n, api_key, token
                                      | nil, reason ("json" or "too_many_events"), detail.
    form is "batch" ({"batch": [...]}), "array" ([...]) or "single" (one event object); events is
@@ -390,6 +433,12 @@ int edge_scan(lua_State *L)
     yajl_status st;
     int i;
 
+    if (!edge_surrogates_ok(text, len)) {
+        lua_pushnil(L);
+        lua_pushstring(L, "json");
+        lua_pushstring(L, "an escaped surrogate that is not a pair (PostHog refuses the request)");
+        return 3;
+    }
     memset(&s, 0, sizeof s);
     s.L = L;
     s.max_events = max < 0 ? 0 : max > 1e9 ? 1000000000L : (long)max;

@@ -1,145 +1,115 @@
---- The taxonomy index of the edge enforcement: built from the definitions and the schema property
--- groups, kept in a lua_shared_dict by one worker's refresh timer, read (and decoded once per
--- version) by every worker.
+--- The taxonomy index of each project: built from its definitions and schema property groups,
+-- kept as JSON in the edge's lua_shared_dict (so every worker reads the one a refresh stored),
+-- and decoded once per stored version in each worker.
 --
--- The index is {defs = {[name] = flags}, schemas = {[name] = {required = {…}, types = {…}}}}:
--- flags sum HIDDEN, VERIFIED and REJECT (enforcement_mode "reject"); schemas are kept only for
--- the events whose enforcement_mode is "reject", the only ones the "schema" class applies to.
---
--- Skipping an unchanged taxonomy: each refresh first asks for the definitions' count (a list page
--- of one) and the schema property groups (needed for the index anyway, and small). When the count
--- and the groups are what the stored index was built from, the definitions are not downloaded
--- again. Neither the codegen `schema_hash` nor this fingerprint sees an edit of only `hidden`,
--- `verified` or `enforcement_mode` (the hash covers the property schemas of the events codegen
--- includes, which the groups give too; PostHog offers no ordering by `updated_at`, so the newest
--- `updated_at` would cost the full download it is meant to save). So a full download still happens
--- at least every `full_refresh` seconds.
-local core = require "posthog.event_definitions.core"
-local taxonomy = require "posthog.event_definitions.taxonomy"
+-- An index is {defs = {[name] = flags}, schemas = {[name] = compiled schema}} (judge.HIDDEN,
+-- VERIFIED, REJECT; edge/schema.lua). Dict keys, per project key P: "i|P|text", "i|P|version",
+-- "i|P|definitions", "i|P|at" (the last good refresh), "i|P|suspect" (the size of a far smaller
+-- download held back until the next refresh confirms it).
+local evdefs = require "posthog.event_definitions"
+local judge = require "posthog.event_definitions.edge.judge"
+local schema = require "posthog.event_definitions.edge.schema"
 
 local index = {}
 
-index.HIDDEN, index.VERIFIED, index.REJECT = 1, 2, 4
-
-local K_INDEX, K_VERSION, K_FINGERPRINT = "index", "index_version", "index_fingerprint"
-local K_FULL_AT, K_REFRESHED_AT, K_DEFINITIONS = "index_full_at", "index_refreshed_at", "index_definitions"
-
--- bit test without the bit library (flags are small sums of distinct powers of two)
-local function has(flags, bit)
-  return flags % (2 * bit) >= bit
-end
-index.has = has
-
--- The fingerprint of the groups: what in them the index depends on, in a stable order.
-local function groups_fingerprint(groups)
-  local parts = {}
-  for _, g in ipairs(groups) do
-    local items = { tostring(g.id), tostring(g.updated_at) }
-    for _, e in ipairs(g.events or {}) do items[#items + 1] = tostring(e.id) .. "=" .. tostring(e.name) end
-    for _, p in ipairs(g.properties or {}) do
-      items[#items + 1] = table.concat({ tostring(p.name), tostring(p.property_type), tostring(p.is_required) }, ":")
-    end
-    parts[#parts + 1] = table.concat(items, ",")
-  end
-  table.sort(parts)
-  return table.concat(parts, ";")
-end
-
---- Builds the index table from definitions (API objects) and schema property groups.
+--- Builds the index of definitions `defs` (API objects) and schema property groups `groups`.
 function index.build(defs, groups)
-  local flags, by_id, schemas = {}, {}, {}
+  local flags, by_id, groups_of = {}, {}, {}
   for _, d in ipairs(defs) do
-    local f = (d.hidden == true and index.HIDDEN or 0) + (d.verified == true and index.VERIFIED or 0)
-      + (d.enforcement_mode == "reject" and index.REJECT or 0)
-    flags[d.name] = f
-    by_id[d.id] = d.name
+    if type(d.name) == "string" then
+      flags[d.name] = (d.hidden == true and judge.HIDDEN or 0) + (d.verified == true and judge.VERIFIED or 0)
+        + (d.enforcement_mode == "reject" and judge.REJECT or 0)
+      if d.id then by_id[d.id] = d.name end
+    end
   end
   for _, g in ipairs(groups) do
-    for _, e in ipairs(g.events or {}) do
+    for _, e in ipairs(type(g.events) == "table" and g.events or {}) do
       local name = by_id[e.id] or e.name
-      if name and flags[name] and has(flags[name], index.REJECT) then
-        local s = schemas[name]
-        if not s then
-          s = { required = setmetatable({}, core.array_mt), types = {} }
-          schemas[name] = s
-        end
-        for _, p in ipairs(g.properties or {}) do
-          if p.is_required == true then s.required[#s.required + 1] = p.name end
-          local t = s.types[p.name]
-          if t == nil then s.types[p.name] = p.property_type or ""
-          elseif t ~= p.property_type then s.types[p.name] = "" end -- two groups disagree: any type
-        end
+      if name and flags[name] then
+        groups_of[name] = groups_of[name] or {}
+        table.insert(groups_of[name], g)
       end
     end
   end
+  local schemas = {}
+  for name, list in pairs(groups_of) do schemas[name] = schema.compile(list) end
   return { defs = flags, schemas = schemas }
 end
 
---- One refresh through `client` into `dict`: returns "full" (downloaded and stored), "unchanged"
--- (download skipped), or nil and the error (the stored index stays). `full_refresh`: the most
--- seconds an unchanged fingerprint may defer a full download; `now`: the current time.
-function index.refresh(client, dict, full_refresh, now)
-  local page, err = client:list { limit = 1 }
-  if not page then return nil, err end
-  local groups, gerr = taxonomy.project_list(client.pipeline, "schema_property_groups/", {})
-  if not groups then
-    if gerr.status ~= 403 then return nil, gerr end
-    groups = {} -- a key that may not read the groups (older PostHog): no schemas, every event passes them
+local function key(p, field) return "i|" .. p .. "|" .. field end
+
+--- What a refresh of project `p` does with the index `text` built from `definitions`
+-- definitions: "stored" (a new version), "unchanged" (the same text as stored), or "suspect"
+-- (far smaller than the stored one: empty, or under half; held back until the next refresh
+-- confirms it). The refresh time is stamped unless suspect. Returns the outcome, or nil and why
+-- (the dict is full).
+function index.offer(dict, p, text, definitions, now)
+  local current = dict:get(key(p, "definitions"))
+  local smaller = current and current > 0 and definitions < current / 2
+  if smaller and not dict:get(key(p, "suspect")) then
+    dict:set(key(p, "suspect"), definitions)
+    return "suspect"
   end
-  local fingerprint = tostring(page.count) .. "|" .. groups_fingerprint(groups)
-  local full_at = dict:get(K_FULL_AT)
-  if dict:get(K_VERSION) and dict:get(K_FINGERPRINT) == fingerprint and full_at and now - full_at < full_refresh then
-    dict:set(K_REFRESHED_AT, now)
+  dict:delete(key(p, "suspect"))
+  if dict:get(key(p, "text")) == text then
+    dict:set(key(p, "at"), now)
     return "unchanged"
   end
-  local defs
-  defs, err = client:all()
-  if not defs then return nil, err end
-  local ok, why = index.store(dict, assert(core.encode(index.build(defs, groups))), fingerprint, #defs, now)
+  local ok, why = index.store(dict, p, text, definitions, now)
   if not ok then return nil, why end
-  return "full"
+  return "stored"
 end
 
---- Stores the index `text` (JSON of index.build), built from `definitions` definitions with
--- `fingerprint`, as the new version of `dict`'s index; true, or nil and why (it does not fit).
-function index.store(dict, text, fingerprint, definitions, now)
-  local ok, why = dict:set(K_INDEX, text)
+--- Stores `text` (JSON of index.build, `definitions` definitions) as project `p`'s new index
+-- version, refreshed at `now`; true, or nil and why (it does not fit the dict).
+function index.store(dict, p, text, definitions, now)
+  local ok, why = dict:set(key(p, "text"), text)
   if not ok then return nil, "the index (" .. #text .. " bytes) does not fit the shared dict: " .. tostring(why) end
-  dict:set(K_FINGERPRINT, fingerprint)
-  dict:set(K_FULL_AT, now)
-  dict:set(K_REFRESHED_AT, now)
-  dict:set(K_DEFINITIONS, definitions)
-  dict:incr(K_VERSION, 1, 0)
+  dict:set(key(p, "definitions"), definitions)
+  dict:set(key(p, "at"), now)
+  dict:incr(key(p, "version"), 1, 0)
   return true
 end
 
---- The stored index: its text, fingerprint and number of definitions (nil before the first).
-function index.stored(dict)
-  return dict:get(K_INDEX), dict:get(K_FINGERPRINT), dict:get(K_DEFINITIONS)
+--- The stored index of project `p`: its text and number of definitions (nil before the first).
+function index.stored(dict, p)
+  return dict:get(key(p, "text")), dict:get(key(p, "definitions"))
 end
 
---- What the metrics show of the stored index: definitions, seconds since the last good refresh
--- (nil before the first).
-function index.status(dict, now)
-  local at = dict:get(K_REFRESHED_AT)
-  return dict:get(K_DEFINITIONS) or 0, at and now - at
+--- What the metrics show of project `p`'s index: definitions, seconds since the last good
+-- refresh (nil before the first), and the size of a far smaller download waiting for
+-- confirmation (nil when none).
+function index.status(dict, p, now)
+  local at = dict:get(key(p, "at"))
+  return dict:get(key(p, "definitions")) or 0, at and now - at, dict:get(key(p, "suspect"))
 end
 
-local cached_version, cached -- this worker's decoded index
+--- Marks (a number of definitions) or clears (nil) a far smaller download of project `p` held
+-- back, as the fleet's Redis says.
+function index.hold_back(dict, p, definitions)
+  if definitions then dict:set(key(p, "suspect"), definitions) else dict:delete(key(p, "suspect")) end
+end
 
---- The index as a table, decoded once per stored version in each worker; nil before the first
--- good refresh.
-function index.current(dict)
-  local version = dict:get(K_VERSION)
+--- Stamps project `p`'s index as confirmed by a refresh at time `at` (a fleet host refreshed it).
+function index.stamp(dict, p, at)
+  if dict:get(key(p, "version")) then dict:set(key(p, "at"), at) end
+end
+
+local cache = {} -- project -> {version, index}: this worker's decoded indexes
+
+--- Project `p`'s index as a table, decoded once per stored version in each worker; nil before
+-- its first good refresh.
+function index.current(dict, p)
+  local version = dict:get(key(p, "version"))
   if version == nil then return nil end
-  if version ~= cached_version then
-    local text = dict:get(K_INDEX)
-    local value = text and core.decode(text, "object")
-    if not value then return cached end -- the dict lost it (evicted): keep what this worker had
-    value.defs, value.schemas = value.defs or {}, value.schemas or {}
-    cached_version, cached = version, value
-  end
-  return cached
+  local c = cache[p]
+  if c and c.version == version then return c.index end
+  local text = dict:get(key(p, "text"))
+  local value = text and evdefs.decode(text)
+  if type(value) ~= "table" then return c and c.index end -- evicted: keep what this worker had
+  value.defs, value.schemas = value.defs or {}, value.schemas or {}
+  cache[p] = { version = version, index = value }
+  return value
 end
 
 return index
