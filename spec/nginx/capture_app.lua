@@ -2,6 +2,7 @@
 -- request with edge/capture.lua and, by the mode its location names, reports what it read or
 -- writes a changed text back and lets nginx forward the request to the fake PostHog, which
 -- records what arrives byte for byte. Test-only; no edge.init.
+-- luacheck: globals ngx
 local cjson = require "cjson.safe"
 local capture = require "posthog.event_definitions.edge.capture"
 
