@@ -234,7 +234,8 @@ local function js_event(version)
     local did = e.distinct_id or "0195-anon-" .. i
     return M.object {
       { "uuid", uuid(i) }, { "event", e.event },
-      { "properties", props({ { "$os", "Mac OS X" }, { "$browser", "Chrome" }, { "$current_url", "https://example.com/a?b=1&c=2" },
+      { "properties", props({ { "$os", "Mac OS X" }, { "$browser", "Chrome" },
+        { "$current_url", "https://example.com/a?b=1&c=2" },
         { "$host", "example.com" }, { "$pathname", "/a" }, { "$lib", "web" }, { "$lib_version", version },
         { "$insert_id", "ins" .. i }, { "$time", 1772368496.789 }, { "distinct_id", did },
         { "$device_id", did }, { "token", M.TOKEN }, { "$session_id", "0195-sess" } }, e.properties) },
@@ -346,7 +347,8 @@ SDKS.posthog_go = function(events)
     return '{"api_key":' .. quote(M.TOKEN, "go") .. ',"batch":' .. join(items) .. "}"
   end)
   return framed({ method = "POST", path = "/batch/", query = "compression=gzip", headers = {
-    ["content-type"] = "application/json", ["content-encoding"] = "gzip", ["user-agent"] = "posthog-go (version: 1.6.10)" },
+    ["content-type"] = "application/json", ["content-encoding"] = "gzip",
+    ["user-agent"] = "posthog-go (version: 1.6.10)" },
     compression = "gzip" }, text)
 end
 
