@@ -170,6 +170,22 @@ describe("edge capture: every capture input read and written back in real nginx"
       assert.equal("/i/v0/e/", rec.uri)
     end)
 
+    it("takes the compression hint from the query, else the form, else Content-Encoding, as PostHog", function()
+      local json = { ["content-type"] = "text/plain", ["content-encoding"] = "gzip" }
+      -- a base64 hint settles it: Content-Encoding is not looked at, the plain text is read
+      assert.equal(array, read { method = "POST", path = "/e/", headers = { ["content-type"] = FORM,
+        ["content-encoding"] = "gzip" }, body = "data=" .. encoded .. "&compression=base64" }.text)
+      assert.equal(array, read { method = "POST", path = "/batch/", query = "compression=b64", headers = json,
+        body = array }.text)
+      -- query and form values in any case, Content-Encoding only exactly
+      assert.equal(array, read { method = "POST", path = "/batch/", query = "compression=GZIP-JS",
+        headers = { ["content-type"] = "text/plain" }, body = sdk.compress("gzip", array) }.text)
+      assert.equal(array, read { method = "POST", path = "/batch/", body = array,
+        headers = { ["content-type"] = "text/plain", ["content-encoding"] = "GZIP" } }.text)
+      local r = read { method = "POST", path = "/batch/", headers = json, body = array }
+      assert.same({ "gzip" }, { r.reason, r.text })
+    end)
+
     it("reads /engage/ (a nameless $set object) and knows every path under a prefix", function()
       local r = read { method = "POST", path = "/ph/engage/", body = '{"$set":{"a":1},"$token":"t"}',
         headers = { ["content-type"] = "application/json" } }

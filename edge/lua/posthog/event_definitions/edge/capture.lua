@@ -92,13 +92,10 @@ local function fields(text)
   return { data = found.data, compression = found.compression and found.compression.value }
 end
 
--- PostHog's compression hint in a query or form value: "gzip", "lz64" or nil.
-local function hint(value)
-  value = value and value:lower()
-  if value == "gzip" or value == "gzip-js" then return "gzip" end
-  if value == "lz64" or value == "lz-string" then return "lz64" end
-  return nil
-end
+-- PostHog's compression hint in a value: "gzip", "lz64", "base64" (no decompression, but it
+-- settles the hint: later places are not looked at) or nil (none, or one PostHog does not know).
+local HINTS = { gzip = "gzip", ["gzip-js"] = "gzip", lz64 = "lz64", ["lz-string"] = "lz64", base64 = "base64",
+  b64 = "base64" }
 
 -- The request body ("" when there is none; a large one comes from nginx's temporary file).
 local function read_body()
@@ -201,12 +198,9 @@ function capture.read(kind, limits)
     raw = form.data.value
     if likely_base64(raw, true) then raw = raw:gsub(" ", "+") end
   end
-  local compression = hint(query.compression) or hint(form and form.compression)
-  local encoding = ngx.var.http_content_encoding
-  if not compression and encoding then
-    compression = (encoding == "gzip" or encoding == "gzip-js") and "gzip"
-      or (encoding == "lz64" or encoding == "lz-string") and "lz64" or nil
-  end
+  -- the query's hint, else the form's (both in any case), else Content-Encoding (exactly)
+  local compression = HINTS[(query.compression or ""):lower()] or HINTS[(form and form.compression or ""):lower()]
+    or HINTS[ngx.var.http_content_encoding or ""]
   if compression == "gzip" or raw:sub(1, 3) == GZIP_MAGIC then
     local reason, detail
     raw, reason, detail = decoded("gzip", raw, limits, "gzip")

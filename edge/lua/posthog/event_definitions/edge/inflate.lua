@@ -110,7 +110,7 @@ local function zlib_decode(data, format, out)
     zinflater = ffi.gc(strm, z.inflateEnd)
   end
   local input = ffi.cast("const unsigned char *", data)
-  local pos, n = 0, #data
+  local n = #data
   strm.next_in, strm.avail_in = input, n
   while true do
     if not grow(out) then strm.next_in = nil; return nil, "too_large" end
@@ -119,7 +119,7 @@ local function zlib_decode(data, format, out)
     local rc = z.inflate(strm, Z_NO_FLUSH)
     out.used = out.used + (before - strm.avail_out)
     if rc == Z_STREAM_END then
-      pos = n - strm.avail_in
+      local pos = n - strm.avail_in
       -- another gzip member follows: read it too; anything else after the stream is ignored
       if format ~= "gzip" or n - pos < 2 or data:byte(pos + 1) ~= 0x1f or data:byte(pos + 2) ~= 0x8b then break end
       z.inflateReset2(strm, WBITS.gzip)
