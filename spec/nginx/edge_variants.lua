@@ -15,7 +15,7 @@ local VARIANTS = {
   tag = every("tag"),
   drop = every("drop"),
   reject = every("reject"),
-  named = { policy = { unknown = "drop", ["$pageview"] = "drop", ["$autocapture"] = "tag" } },
+  named = { policy = { unknown = "drop", ["$pageview"] = "drop", ["$autocapture"] = "tag", ["survey shown"] = "drop" } },
   strict_unread = { policy = { unknown = "pass" }, uninspected = "reject" },
 }
 
@@ -45,7 +45,9 @@ function M.init_errors()
     { client = client, dict = "posthog_edge", policy = { unknown = "explode" } },
     { client = client, dict = "posthog_edge", policy = { sometimes = "drop" } },
     { client = client, dict = "posthog_edge", redis = "http://10.0.0.5:6379" },
-    { client = client, dict = "posthog_edge", redis = { hots = "10.0.0.5" } },
+    { client = client, dict = "posthog_edge", unknown_token = "explode" },
+    { client = client, dict = "posthog_edge", quarantine = { host = "ftp://example.com", token = "phc_x" } },
+    { client = client, projects = { phc_x = client }, dict = "posthog_edge" },
   }
   local out = {}
   for i, opts in ipairs(cases) do

@@ -197,6 +197,24 @@ local function framed(frame, text)
   return req
 end
 
+local function uri_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+--- The JSON text inside `data` framed as `req` was: the forwarded body, or for a query-framed
+-- request (a GET's data=) the forwarded query string. nil when `data` is not framed that way.
+function M.unframe(req, data)
+  local frame, value = req.frame, data
+  if type(frame.query) == "function" or frame.form then
+    value = value:match("^data=([^&]*)") or value:match("&data=([^&]*)")
+    if not value then return nil end
+    value = uri_decode(value)
+  end
+  if frame.compression then value = M.decompress(frame.compression, value) end
+  if frame.base64 then value = mime.unb64(value) end
+  return value
+end
+
 --- The request the same SDK would send for JSON `text` (as `req` was framed).
 function M.rewrap(req, text) return framed(req.frame, text) end
 

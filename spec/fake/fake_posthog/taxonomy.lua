@@ -42,7 +42,7 @@ local function group_property(tx, spec, now)
   return {
     id = tx:new_id(), name = spec.name, property_type = ptype, is_required = spec.is_required == true,
     is_optional_in_types = spec.is_optional_in_types == true, description = spec.description or "",
-    created_at = now, updated_at = now,
+    validation_rules = spec.validation_rules, created_at = now, updated_at = now,
   }
 end
 
@@ -119,6 +119,7 @@ local function group_json(view, group)
     props[i] = '{"id":' .. json.str(p.id) .. ',"name":' .. json.str(p.name)
       .. ',"property_type":' .. json.str(p.property_type) .. ',"is_required":' .. json.bool(p.is_required)
       .. ',"is_optional_in_types":' .. json.bool(p.is_optional_in_types)
+      .. ',"validation_rules":' .. (p.validation_rules ~= nil and json.encode(p.validation_rules) or "null")
       .. ',"description":' .. json.str(p.description) .. ',"created_at":' .. time(p.created_at)
       .. ',"updated_at":' .. time(p.updated_at) .. "}"
   end
