@@ -136,12 +136,16 @@ end
 
 --- The double JSON.parse makes of a JSON number text, and whether PostHog gets exactly that
 -- double: capture (serde_json without float_roundtrip) re-serializes the event, and its parse
--- is exact only for integers that fit 64 bits and decimals of at most 2^53 with a power of ten
--- up to 22 (one correctly rounded operation); other values may differ by a few ulps.
+-- is exact only for integers that fit 64 bits (i64, or u64 when positive) and decimals of at
+-- most 2^53 with a power of ten up to 22 (one correctly rounded operation); other values may
+-- differ by a few ulps.
 function js.json_number(text)
   local x = js.to_number(text)
   local _, int_end, digits = find(text, "^-?(%d+)")
-  if int_end == #text then return x, #digits <= 18 end
+  if int_end == #text then -- serde_json keeps an integer of 64 bits exactly
+    local limit = byte(text, 1) == 45 and "9223372036854775808" or "18446744073709551615"
+    return x, #digits < #limit or (#digits == #limit and digits <= limit)
+  end
   local frac = text:match("^%.(%d+)", int_end + 1) or ""
   local exp = tonumber(text:match("[eE]([+-]?%d+)$") or "0") or huge
   local sig = (digits .. frac):gsub("^0+", "")
