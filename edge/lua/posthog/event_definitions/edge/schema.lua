@@ -289,7 +289,11 @@ function schema.check(compiled, kinds, values)
     if reason then
       local err = { property = name, reason = reason }
       if reason ~= "missing_required" then err.actualValue = actual(kind, value) end
-      if reason == "type_mismatch" then err.expectedTypes = prop.types end
+      if reason == "type_mismatch" then
+        local types = {}
+        for i, t in ipairs(prop.types) do types[i] = t end
+        err.expectedTypes = types
+      end
       if reason == "value_validation_failed" then err.validationDetail = prop.detail end
       errors = errors or {}
       errors[#errors + 1] = err
