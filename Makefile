@@ -51,7 +51,7 @@ edge_so    = $(BUILD)/$(1)/posthog/event_definitions/edge/core.so
 MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call simd_so,$(v)) \
   $(call faults_so,$(v)) $(call edge_so,$(v)))
 
-.PHONY: all deps test demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
+.PHONY: all deps test demo edge-demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
 all: $(MODULES)
 
 # -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
@@ -155,6 +155,12 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@examples/run-demo
 
+## edge-demo: the capture proxy of examples/nginx/edge.conf in front of a fake PostHog, sent what
+## posthog-js and posthog-node send; shows what went on, what went to the quarantine, the metrics.
+edge-demo: deps
+	@$(MAKE) --no-print-directory all
+	@examples/run-edge-demo
+
 ## bench: benchmarks against peers, side by side in one run (see BENCHMARKS.md). BENCH_PACKAGES:
 ## what only the benchmarks need (the listing's peers and wrk), installed as deps installs.
 BENCH_PACKAGES := lua-curl wrk python3
@@ -181,7 +187,8 @@ fake-server: deps
 	while kill -0 "$$(cat "$$dir/nginx.pid")" 2>/dev/null; do sleep 1; done; stop
 
 ## doc: the HTML reference of the public modules (LDoc, config.ld) in build/doc; warnings fail.
-DOC_SOURCES := lua/posthog/event_definitions/init.lua lua/posthog/event_definitions/schema/init.lua
+DOC_SOURCES := lua/posthog/event_definitions/init.lua lua/posthog/event_definitions/schema/init.lua \
+  edge/lua/posthog/event_definitions/edge.lua
 doc: deps
 	@rm -rf $(BUILD)/doc $(BUILD)/doc-src
 	@for f in $(DOC_SOURCES); do mkdir -p $(BUILD)/doc-src/$$(dirname $$f); \

@@ -26,7 +26,7 @@ end
 
 describe("rockspecs", function()
   it("released rockspecs carry the facade's VERSION", function()
-    local released = lines_of("ls rockspec/*.rockspec | grep -v scm")
+    local released = lines_of("ls rockspec/posthog-event-definitions-[0-9]*.rockspec")
     assert.is_true(#released >= 1)
     local matched = false
     for _, path in ipairs(released) do
@@ -38,8 +38,9 @@ describe("rockspecs", function()
     assert.is_true(matched, "no rockspec for VERSION " .. evdefs.VERSION)
   end)
 
-  it("the scm rockspec installs every Lua module and every C source of the tree", function()
-    for _, path in ipairs(lines_of("ls rockspec/*.rockspec")) do
+  it("the client's rockspecs install every Lua module and every C source of the client's tree", function()
+    for _, path in ipairs(lines_of("ls rockspec/posthog-event-definitions-scm-1.rockspec "
+        .. "rockspec/posthog-event-definitions-[0-9]*.rockspec")) do
       local modules = load_rockspec(path).build.modules
       for _, file in ipairs(lines_of("cd lua && find posthog -name '*.lua' | sort")) do
         local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
@@ -81,5 +82,25 @@ describe("rockspecs", function()
       assert.same({ "curl" }, libcurl.libraries)
       assert.same({ "hiredis" }, hiredis.libraries)
     end
+  end)
+
+  it("the edge's rockspec installs every module of edge/ and its C module, and depends on the client", function()
+    local spec = load_rockspec("rockspec/posthog-event-definitions-edge-scm-1.rockspec")
+    assert.equal("posthog-event-definitions-edge", spec.package)
+    assert.same({ "lua >= 5.1, < 5.5", "posthog-event-definitions" }, spec.dependencies)
+    local modules, lua_modules = spec.build.modules, 0
+    for _, file in ipairs(lines_of("cd edge/lua && find posthog -name '*.lua' | sort")) do
+      local name = file:gsub("%.lua$", ""):gsub("/", ".")
+      assert.equal("edge/lua/" .. file, modules[name], "the edge rockspec lacks " .. name)
+      lua_modules = lua_modules + 1
+    end
+    local c = modules["posthog.event_definitions.edge.core"]
+    local sources = {}
+    for _, source in ipairs(c.sources) do sources[#sources + 1] = source end
+    table.sort(sources)
+    assert.same(lines_of("find edge/src -name '*.c' | sort"), sources)
+    local count = 0
+    for _ in pairs(modules) do count = count + 1 end
+    assert.equal(lua_modules + 1, count, "the edge rockspec installs something that is not in edge/")
   end)
 end)
