@@ -414,7 +414,11 @@ describe("edge quarantine in real nginx", function()
       eventually("the batch recovered", function()
         if counter(state(app), "quarantine|recovered|p1") == 5 then return true end
       end)
-      assert(os.execute("kill " .. holder_pid))
+      os.execute("kill " .. holder_pid)
+      eventually("the holder's exit", function()
+        local gone = os.execute("kill -0 " .. holder_pid .. " 2>/dev/null")
+        if gone ~= 0 and gone ~= true then return true end
+      end)
       holder_pid = nil
       local url
       url, dir = fake_on(port)
