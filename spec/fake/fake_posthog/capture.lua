@@ -1,9 +1,13 @@
 -- A fake capture endpoint (PostHog's /e/, /i/v0/e/, /capture/, /track/, /batch/,
 -- /i/v1/analytics/events): answers 200 {"status":1} and records what it received, byte for byte
 -- (the body in base64), for the edge enforcement specs. GET /__fake/captured lists the records
--- (oldest first, the last KEEP), DELETE /__fake/captured (and /__fake/reset) forgets them.
+-- (oldest first, the last KEEP), DELETE /__fake/captured (and /__fake/reset) forgets them. Queued
+-- faults whose match names a path apply here too; a request answered by a status fault (or closed
+-- unprocessed) is not recorded.
 local json = require "fake_posthog.json"
 local shm = require "fake_posthog.shm"
+local http = require "fake_posthog.http"
+local faults = require "fake_posthog.faults"
 
 local M = {}
 
@@ -19,8 +23,8 @@ function M.is_capture(uri)
   return false
 end
 
--- handle() -> nothing; records the request and answers it.
-function M.handle()
+-- record() -> nothing; records the current request.
+local function record()
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
   if not body then
@@ -43,8 +47,24 @@ function M.handle()
     .. ',"content_length":' .. header("content-length") .. ',"body_b64":' .. json.str(ngx.encode_base64(body))
     .. "}")
   dict:delete("capture:" .. (seq - KEEP))
-  ngx.header["Content-Type"] = "application/json"
-  ngx.print('{"status":1}')
+end
+
+-- handle(cfg) -> nothing; applies the first queued fault that names a path this request fits,
+-- records the request unless the fault answers instead, and answers it.
+function M.handle(cfg)
+  local fault = faults.take({ method = ngx.req.get_method(), raw_path = ngx.var.request_uri:match("^[^?]*"),
+    args = ngx.var.args or "" }, true)
+  local mode = fault and fault.action
+  if fault and (fault.status or mode == "html" or mode == "malformed") then
+    return http.send(faults.response(fault, cfg))
+  end
+  if mode == "close" and not fault.process then return http.send(nil, "close") end
+  if mode == "delay" then
+    ngx.sleep(fault.seconds)
+    mode = nil
+  end
+  record()
+  return http.send(http.response(200, '{"status":1}'), mode)
 end
 
 -- records() -> JSON array text of the kept records, oldest first.

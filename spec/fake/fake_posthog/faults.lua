@@ -84,13 +84,14 @@ local function matches(match, req)
   return true
 end
 
--- take(req) -> the first queued fault matching req (its use counted; times <= 0 never runs out), or nil.
-function M.take(req)
+-- take(req[, path_named]) -> the first queued fault matching req (its use counted; times <= 0 never
+-- runs out), or nil. With path_named (capture requests), only faults whose match gives a path.
+function M.take(req, path_named)
   if (state:get("faults_n") or 0) == 0 then return nil end
   return shm.with_lock("faults", function()
     local queue = json.decode(state:get("faults") or "[]") or {}
     for i, f in ipairs(queue) do
-      if matches(f.match, req) then
+      if matches(f.match, req) and (not path_named or (f.match and f.match.path)) then
         if f.times > 0 then
           f.times = f.times - 1
           if f.times == 0 then table.remove(queue, i) end

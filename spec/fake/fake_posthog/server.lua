@@ -40,8 +40,8 @@ function M.handle()
   if ngx.var.uri:sub(1, 8) == "/__fake/" then
     return http.send(control.handle(http.request()))
   end
-  if capture.is_capture(ngx.var.uri) then return capture.handle() end
   local cfg = config.get()
+  if capture.is_capture(ngx.var.uri) then return capture.handle(cfg) end
   local req = http.request(cfg.public_base or nil)
   reqlog.begin()
   local ok, res, mode, fault = pcall(run, req, cfg)
