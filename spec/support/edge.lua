@@ -16,7 +16,8 @@ M.QUARANTINE_TOKEN = "phc_quarantine_0123456789"
 function M.start(args, no_quarantine)
   local fake = helpers.fake_url()
   local env = "FAKE_POSTHOG_URL=" .. fake .. " POSTHOG_HOST=" .. fake .. " POSTHOG_PERSONAL_API_KEY="
-    .. helpers.KEY .. " POSTHOG_PROJECT_ID=1" .. (no_quarantine and "" or (" POSTHOG_QUARANTINE_TOKEN=" .. M.QUARANTINE_TOKEN))
+    .. helpers.KEY .. " POSTHOG_PROJECT_ID=1"
+    .. (no_quarantine and "" or (" POSTHOG_QUARANTINE_TOKEN=" .. M.QUARANTINE_TOKEN))
   return nginx.start("--edge --workers 2 " .. (args or ""), env)
 end
 

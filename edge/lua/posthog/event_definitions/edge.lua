@@ -63,10 +63,13 @@ function edge.init(opts)
   s.single = opts.client and s.project_list[1] or nil
   if s.fleet_server then s.fleet = fleet.new(s.fleet_server, s.redis_prefix) end
   if s.quarantine then
-    s.queue = quarantine.new(s.quarantine, s.dict, {
+    local why
+    s.queue, why = quarantine.new(s.quarantine, s.dict, {
       count = function(n, name, a, b) metrics.add(s.dict, n, name, a, b) end,
-      log = function(level, ...) ngx.log(level, ...) end,
+      log = function(level, ...) ngx.log(level, "posthog edge: ", ...) end,
     })
+    if not s.queue then error("edge.init: " .. why, 2) end
+    assert(s.queue:start())
   end
   s.limits = { max_body = s.max_body, max_ratio = s.max_ratio }
   s.per_location = setmetatable({}, { __mode = "k" }) -- enforce's location options, checked once

@@ -23,7 +23,9 @@ local COUNTERS = {
   removed = { "Events taken out of forwarded requests, by project and where they went (quarantine or log)",
     "project", "destination" },
   refresh = { "Taxonomy refreshes, by project and result", "project", "result" },
-  quarantine = { "Events handed to the quarantine project, by result", "result" },
+  quarantine = { "Events of the quarantine, by result (queued, sent, retried, lost) and project", "result",
+    "project" },
+  quarantine_lost = { "Events the quarantine could not keep, by reason and project", "reason", "project" },
 }
 
 -- A label value as a key part: no separator, no control character.

@@ -24,7 +24,7 @@ settings.DEFAULTS = {
   uninspected = "pass",          -- or "reject": requests it cannot read
   before_first_refresh = "pass", -- or "reject" (503) until the project's first index is stored
   max_body = 20 * 1024 * 1024,   -- the most bytes a body inflates to (larger: uninspected, too_large)
-  max_ratio = 200,               -- the most a body inflates to, per compressed byte (a bomb: too_large)
+  max_ratio = 100,               -- the most a body inflates to, per compressed byte (a bomb: too_large)
   max_events = 10000,            -- the most events a body holds (more: uninspected, too_large)
   max_offenders = 100,           -- distinct event names with their own offender counter
   summary_every = 60,            -- seconds between summaries in the error log (at most)
@@ -116,11 +116,6 @@ function settings.check(opts, level)
   end
   s.sdk_events = names
   s.policy = settings.policy(s.policy or {}, names, level)
-  local q = s.quarantine
-  if q and (type(q.host) ~= "string" or not q.host:find("^https?://")
-      or type(q.token) ~= "string" or q.token == "") then
-    fail("quarantine needs host (an http(s) URL) and token (the quarantine project's phc_ token)", level)
-  end
   if s.redis ~= nil then
     local server, err = evdefs.redis(s.redis)
     if not server then fail(tostring(err.detail), level) end
