@@ -122,13 +122,17 @@ sanitize: deps
 ## dictionary (fuzz/*.dict); new inputs go to build/fuzz/corpus/<name>, a crash to
 ## build/fuzz/crash-<name>-*. Prints each harness's executions; any crash fails.
 FUZZ_SECONDS  ?= 10
-FUZZ_HARNESSES := decode response encode request retry_after tags parse_head scan
+FUZZ_HARNESSES := decode response encode request retry_after tags parse_head edge_scan
 FUZZ_FLAGS    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g
-FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES) $(SIMD_SOURCES)) $(BUILD)/fuzz/obj/simdjson/json_simd.o
+FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES) $(SIMD_SOURCES)) $(BUILD)/fuzz/obj/simdjson/json_simd.o \
+  $(patsubst edge/src/%.c,$(BUILD)/fuzz/obj/edge/%.o,$(EDGE_SOURCES))
 .SECONDARY: $(FUZZ_OBJECTS)
 $(BUILD)/fuzz/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) $(WARN) -Isrc -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
+$(BUILD)/fuzz/obj/edge/%.o: edge/src/%.c $(EDGE_HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) $(WARN) -Iedge/src -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/obj/%.o: src/%.cpp $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	clang++ $(FUZZ_FLAGS) $(CXXWARN) -Isrc $(SIMDJSON_CFLAGS) -c -o $@ $<

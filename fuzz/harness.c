@@ -20,6 +20,7 @@
 
 int luaopen_posthog_event_definitions_core(lua_State *L);
 int luaopen_posthog_event_definitions_simdjson(lua_State *L);
+int luaopen_posthog_event_definitions_edge_core(lua_State *L);
 
 static lua_State *L;
 
@@ -47,6 +48,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     register_decode_by_yajl(L);
     lua_pop(L, 1);
     luaL_requiref(L, "posthog.event_definitions.simdjson", luaopen_posthog_event_definitions_simdjson, 0);
+    lua_pop(L, 1);
+    luaL_requiref(L, "posthog.event_definitions.edge.core", luaopen_posthog_event_definitions_edge_core, 0);
     lua_pop(L, 1);
     if (luaL_loadfile(L, FUZZ_SCRIPT) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK || !lua_isfunction(L, -1)) {
         fprintf(stderr, "harness: %s: %s\n", FUZZ_SCRIPT, lua_isstring(L, -1) ? lua_tostring(L, -1) : "no function");

@@ -69,8 +69,6 @@ static int p_number(void *ctx, const char *n, size_t len)
 static int p_string(void *ctx, const unsigned char *s, size_t len)
 {
     reader *r = ctx;
-    if (r->depth == 1 && r->have_key && !edge_utf8_valid((const char *)s, len))
-        return 0; /* PostHog's capture refuses a lone surrogate */
     lua_pushlstring(r->L, (const char *)s, len);
     return scalar(r, "string", 1);
 }
@@ -150,9 +148,10 @@ int edge_props(lua_State *L)
         lua_pushstring(L, "byte range out of the body");
         return 2;
     }
-    if (!edge_surrogates_ok(text + (size_t)first - 1, (size_t)(last - first + 1))) {
+    if (!edge_utf8_valid(text + (size_t)first - 1, (size_t)(last - first + 1))
+        || !edge_surrogates_ok(text + (size_t)first - 1, (size_t)(last - first + 1))) {
         lua_pushnil(L);
-        lua_pushstring(L, "an escaped surrogate that is not a pair");
+        lua_pushstring(L, "not valid UTF-8, or an escaped surrogate that is not a pair");
         return 2;
     }
     memset(&r, 0, sizeof r);

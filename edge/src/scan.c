@@ -126,15 +126,11 @@ static void emit(scanner *s, evrec *r)
     s->n++;
 }
 
-/* Keeps a string value in slot `slot` of r (names and tokens must be valid UTF-8: yajl lets an
-   escaped lone surrogate through). */
-static int keep_string(scanner *s, evrec *r, int slot, const unsigned char *str, size_t len)
+/* Keeps a string value in slot `slot` of r (valid UTF-8: the body is, and so are its escapes). */
+static void keep_string(scanner *s, evrec *r, int slot, const unsigned char *str, size_t len)
 {
-    if (!edge_utf8_valid((const char *)str, len))
-        return stop(s, slot == SLOT_NAME ? "an event name is not valid UTF-8" : "a token is not valid UTF-8");
     lua_pushlstring(s->L, (const char *)str, len);
     lua_replace(s->L, r->slots + slot);
-    return 1;
 }
 
 /* A value starts at depth d (before a container it opens is counted): is it the value of an
@@ -167,8 +163,8 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
         r = &s->top;
     }
     if (r != NULL) { /* a value of the properties object: only "token" matters */
-        if (r->props_key && str != NULL && !keep_string(s, r, SLOT_PTOKEN, str, len))
-            return 0;
+        if (r->props_key && str != NULL)
+            keep_string(s, r, SLOT_PTOKEN, str, len);
         r->props_key = 0;
         return 1;
     }
@@ -189,8 +185,7 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
     switch (r->key) {
     case KEY_EVENT:
         if (str != NULL) {
-            if (!keep_string(s, r, SLOT_NAME, str, len))
-                return 0;
+            keep_string(s, r, SLOT_NAME, str, len);
         } else {
             lua_pushboolean(s->L, 0);
             lua_replace(s->L, r->slots + SLOT_NAME);
@@ -201,8 +196,7 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
     case KEY_API_KEY:
         if (str != NULL) {
             int slot = r->key == KEY_TOKEN ? SLOT_TOKEN : r->key == KEY_DTOKEN ? SLOT_DTOKEN : SLOT_API_KEY;
-            if (!keep_string(s, r, slot, str, len))
-                return 0;
+            keep_string(s, r, slot, str, len);
         }
         break;
     case KEY_PROPERTIES: /* the last "properties" counts, as for PostHog */
@@ -433,6 +427,12 @@ int edge_scan(lua_State *L)
     yajl_status st;
     int i;
 
+    if (!edge_utf8_valid(text, len)) {
+        lua_pushnil(L);
+        lua_pushstring(L, "json");
+        lua_pushstring(L, "the body is not valid UTF-8 (PostHog refuses the request)");
+        return 3;
+    }
     if (!edge_surrogates_ok(text, len)) {
         lua_pushnil(L);
         lua_pushstring(L, "json");

@@ -12,7 +12,9 @@ local faults = require "fake_posthog.faults"
 local M = {}
 
 local KEEP = 1000
-local PATHS = { "/e", "/i/v0/e", "/capture", "/track", "/batch", "/i/v1/analytics/events" }
+local PATHS = { "/e", "/i/v0/e", "/capture", "/track", "/batch", "/engage", "/s", "/i/v0/ai", "/i/v0/ai/batch",
+  "/i/v1/analytics/events", "/i/v1/ai/events" }
+local LENGTH_ONLY = { ["/s"] = true, ["/s/"] = true } -- recordings: their size is recorded, not their bytes
 
 -- is_capture(uri) -> whether uri is a capture endpoint (trailing slash optional).
 function M.is_capture(uri)
@@ -44,8 +46,8 @@ local function record()
   shm.set(dict, "capture:" .. seq, '{"seq":' .. seq .. ',"method":' .. json.str(ngx.req.get_method())
     .. ',"uri":' .. json.str(ngx.var.uri) .. ',"args":' .. json.str(ngx.var.args)
     .. ',"content_type":' .. header("content-type") .. ',"content_encoding":' .. header("content-encoding")
-    .. ',"content_length":' .. header("content-length") .. ',"body_b64":' .. json.str(ngx.encode_base64(body))
-    .. "}")
+    .. ',"content_length":' .. header("content-length") .. ',"body_length":' .. #body
+    .. ',"body_b64":' .. json.str(LENGTH_ONLY[ngx.var.uri] and "" or ngx.encode_base64(body)) .. "}")
   dict:delete("capture:" .. (seq - KEEP))
 end
 

@@ -23,9 +23,11 @@ local COUNTERS = {
   removed = { "Events taken out of forwarded requests, by project and where they went (quarantine or log)",
     "project", "destination" },
   refresh = { "Taxonomy refreshes, by project and result", "project", "result" },
-  quarantine = { "Events of the quarantine, by result (queued, sent, retried, lost) and project", "result",
-    "project" },
-  quarantine_lost = { "Events the quarantine could not keep, by reason and project", "reason", "project" },
+  quarantine = { "Events taken out on their way to the quarantine, by result (queued, sent, retried, recovered, "
+    .. "lost) and project", "result", "project" },
+  quarantine_lost = { "Quarantine events given up, by reason (full: queue_bytes; refused: 400/413 for the event "
+    .. "alone; no_memory: the dict) and project", "reason", "project" },
+  quarantine_posts = { "POSTs to the quarantine's /batch/, by outcome (HTTP status, transport, timeout)", "outcome" },
 }
 
 -- A label value as a key part: no separator, no control character.
@@ -122,6 +124,10 @@ function metrics.prometheus(dict, projects, queue)
   if queue then
     gauge(lines, "quarantine_queued_events", "Events waiting to be sent to the quarantine project",
       { { "", format("%d", queue.queued or 0) } })
+    gauge(lines, "quarantine_in_flight_events", "Events being sent to the quarantine project",
+      { { "", format("%d", queue.in_flight or 0) } })
+    gauge(lines, "quarantine_bytes", "Dict memory reserved by the quarantine's events",
+      { { "", format("%d", queue.bytes or 0) } })
   end
   gauge(lines, "worker_lua_kilobytes", "Lua heap of the worker that served this scrape",
     { { "", format("%.0f", collectgarbage("count")) } })
