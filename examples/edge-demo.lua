@@ -51,10 +51,9 @@ local function show(quarantined_count)
   local forwarded, quarantined = {}, {}
   eventually(function()
     forwarded, quarantined = {}, {}
-    for _, r in ipairs(cjson.decode(request("GET", fake .. "/__fake/captured")).captured) do
+    for _, r in ipairs(cjson.decode((request("GET", fake .. "/__fake/captured"))).captured) do
       local body = mime.unb64(r.body_b64) or ""
-      local text = r.content_encoding == "gzip" and sdk.decompress("gzip", body) or body
-      if r.args and r.args:find("compression=gzip", 1, true) then text = sdk.decompress("gzip", body) end
+      local text = body:sub(1, 2) == "\31\139" and sdk.decompress("gzip", body) or body
       local value = cjson.decode(text)
       local events = value.batch or value
       for _, e in ipairs(events) do

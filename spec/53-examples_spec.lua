@@ -118,4 +118,16 @@ describe("examples/", function()
     assert.matches("the project matches", out)
     assert.are.equal(2, (example(evdefs .. " examples/ci-drift-gate.sh /nonexistent.json")))
   end)
+
+  -- make edge-demo starts its own fake PostHog and nginx: once, not on every interpreter
+  if rawget(_G, "jit") then
+    it("run-edge-demo (make edge-demo) shows the edge of examples/nginx/edge.conf at work", function()
+      local status, out, err = T.sh("examples/run-edge-demo")
+      assert.are.equal(0, status, err)
+      assert.matches("%-> PostHog:     signup\n", out)
+      assert.matches("%-> quarantine:  mystery_event  %(%$taxonomy_violation = unknown", out)
+      assert.matches('%-> quarantine:  checkout  %(%$taxonomy_violation = schema, detail %[{[^\n]*"order_id"', out)
+      assert.matches('posthog_edge_removed_total{project="default",destination="quarantine"} 3', out, 1, true)
+    end)
+  end
 end)
