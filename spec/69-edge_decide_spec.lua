@@ -191,6 +191,19 @@ describe("edge decide.run", function()
     end)
   end)
 
+  it("forwards the original untouched when a rewritten body does not scan back to the expected events", function()
+    local rewrite = require "posthog.event_definitions.edge.rewrite"
+    local build = rewrite.build
+    rewrite.build = function(...)
+      local body, kept = build(...)
+      return body and body:gsub('"signup"', '"signup","extra":1'), kept -- a rewrite gone wrong
+    end
+    finally(function() rewrite.build = build end)
+    local body = '[{"event":"mystery"},{"event":"signup"}]'
+    local r = run(body, { unknown = "drop" })
+    assert.same({ true, nil, 2, 0 }, { r.rewrite_failed, r.body, r.kept, #r.removed })
+  end)
+
   it("refuses what it cannot read, with the reason, and caps the events", function()
     local c = context(settings_of({}, { max_events = 2 }))
     local none, reason = decide.run('[{"event":"a"},', c)

@@ -7,6 +7,7 @@
 -- passes, tags, drops or rejects them by the policy; events taken out go to the quarantine
 -- project, or are counted and logged by name. edge.metrics gives the counters as Prometheus text,
 -- edge.refresh refreshes now. See README.md, "Edge enforcement".
+-- @module posthog.event_definitions.edge
 local settings = require "posthog.event_definitions.edge.settings"
 local capture = require "posthog.event_definitions.edge.capture"
 local decide = require "posthog.event_definitions.edge.decide"
