@@ -104,6 +104,13 @@ describe("edge decide.run", function()
     end
   end)
 
+  it("keeps properties that are not an object in the quarantined event, under a properties object", function()
+    local r = run('[{"event":"mystery","properties":[1,"x"]},{"event":"signup"}]', { unknown = "drop" })
+    assert.equal('[{"event":"signup"}]', r.body)
+    local p = props_of(r.removed[1].text)
+    assert.same({ "unknown", { 1, "x" } }, { p["$taxonomy_violation"], p["$taxonomy_original_properties"] })
+  end)
+
   it("drops a single event's body whole, and answers for it (kept 0, no body)", function()
     local r = run('{"event":"mystery"}', { unknown = "drop" })
     assert.same({ 0, nil, 1 }, { r.kept, r.body, #r.removed })
@@ -263,10 +270,12 @@ describe("edge decide.run, property: every event forwarded or taken out exactly 
     return policy
   end
 
-  -- The decoded event with the edge's tags removed.
+  -- The decoded event with the edge's tags removed (and properties kept aside put back).
   local function untagged(text)
     local e = assert(evdefs.decode(text), text)
-    if type(e.properties) == "table" then
+    if type(e.properties) == "table" and e.properties["$taxonomy_original_properties"] ~= nil then
+      e.properties = e.properties["$taxonomy_original_properties"]
+    elseif type(e.properties) == "table" then
       e.properties["$taxonomy_violation"], e.properties["$taxonomy_violation_detail"] = nil, nil
       if next(e.properties) == nil then e.properties = nil end
     end

@@ -111,7 +111,7 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
       local why = (action == "drop" or action == "reject") and class or "rejected_request"
       local pairs = '"$taxonomy_violation":' .. json_string(why) .. ',"$taxonomy_violation_detail":'
         .. detail_of(why, name, errors[i])
-      local out = tagged(text, ev, base, pairs)
+      local out = tagged(text, ev, base, pairs, true)
       if not out or not rewrite.holds(out, "single", { out }) then out = sub(text, ev[base + 1], ev[base + 2]) end
       result.removed[#result.removed + 1] = { text = out, name = name, class = why }
       pieces[i] = false

@@ -18,9 +18,10 @@ function rewrite.json_string(s)
 end
 
 --- The bytes of the event at ev[base+1..] of text with `pairs` (JSON text `"k":v,…`) added to its
--- properties; nil when its properties value is neither an object, null nor absent (a tag would
--- have to replace what the sender wrote).
-function rewrite.tagged(text, ev, base, pairs)
+-- properties. A properties value that is neither an object, null nor absent is kept under
+-- `$taxonomy_original_properties` of a new properties object when `keep_other` (an event for the
+-- quarantine); else nil (a forwarded tag would have to replace what the sender wrote).
+function rewrite.tagged(text, ev, base, pairs, keep_other)
   local first, last = ev[base + 1], ev[base + 2]
   local vfirst, vlast, pkind, pkeys, ekeys = ev[base + 4], ev[base + 5], ev[base + 6], ev[base + 7], ev[base + 8]
   if pkind == 1 then
@@ -30,6 +31,9 @@ function rewrite.tagged(text, ev, base, pairs)
   elseif pkind == 0 then
     return sub(text, first, last - 1) .. (ekeys > 0 and "," or "") .. '"properties":{' .. pairs .. "}"
       .. sub(text, last, last)
+  elseif keep_other then
+    return sub(text, first, vfirst - 1) .. "{" .. pairs .. ',"$taxonomy_original_properties":'
+      .. sub(text, vfirst, vlast) .. "}" .. sub(text, vlast + 1, last)
   end
   return nil
 end
