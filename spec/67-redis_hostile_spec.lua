@@ -88,6 +88,24 @@ describe("the hiredis module against a hostile server", function()
     end)
   end)
 
+  it("takes a reply up to the connection's bounds, and refuses one over them", function()
+    local hiredis = require "posthog.event_definitions.hiredis"
+    local elements = { "*100\r\n" }
+    for i = 1, 100 do elements[#elements + 1] = ":" .. i .. "\r\n" end
+    local size = 1024 * 1024 - 12 -- with its header (10 bytes) and CRLF, exactly the bound
+    with_fake({ EVALSHA = { "$" .. size .. "\r\n" .. string.rep("x", size) .. "\r\n", table.concat(elements),
+      "$" .. (size + 1) .. "\r\n", "*101\r\n" } }, function(fake)
+      local c = assert(hiredis.connect("127.0.0.1", fake.port, 5, 1024 * 1024, 100))
+      assert.equal(size, #c:command("EVALSHA", "x"))
+      assert.equal(100, #c:command("EVALSHA", "x"))
+      assert.same({ nil, "reply refused: a string of 1048565 bytes (at most 1048576 in a reply)" },
+        { c:command("EVALSHA", "x") })
+      c = assert(hiredis.connect("127.0.0.1", fake.port, 5, 1024 * 1024, 100))
+      assert.same({ nil, "reply refused: an array of 101 elements (at most 100 in a reply)" },
+        { c:command("EVALSHA", "x") })
+    end)
+  end)
+
   it("ends a slow drip at the timeout, for the whole reply, however long it says it is", function()
     for _, scenario in ipairs {
       { EVALSHA = { send = "$1000\r\n", drip = 0.4 } },
@@ -375,6 +393,52 @@ describe("Redis calls inside nginx against a hostile server", function()
       assert.equal(5, #out, body)
       for _, detail in ipairs(out) do assert.matches("the pacing script answered {0, 0}", detail) end
       assert.equal(0, #helpers.api_requests())
+    end)
+  end)
+end)
+
+describe("Redis calls inside nginx by a host name", function()
+  local app, silent, dns
+
+  -- An nginx whose /silent/eval resolves through a resolver that never answers (a UDP socket
+  -- here that reads nothing; nginx gives up after 30 s) and /answering/eval through the fake
+  -- DNS; both run redis.eval against "fleet-redis.example", port ?port=.
+  lazy_setup(function()
+    silent = assert(socket.udp())
+    assert(silent:setsockname("127.0.0.1", 0))
+    local _, silent_port = silent:getsockname()
+    dns = redis_server.fake_dns()
+    local eval = string.format([[
+      local core = require "posthog.event_definitions.core"
+      local redis = require "posthog.event_definitions.redis"
+      local started = core.monotonic()
+      local cfg = { host = "fleet-redis.example", port = tonumber(ngx.var.arg_port), db = 0, timeout = %s }
+      local value, why = redis.eval(cfg, "return 1", {}, {})
+      ngx.say(tostring(value), " ", tostring(why), string.format(" %%.3f", core.monotonic() - started))
+    ]], TIMEOUT)
+    app = redis_server.nginx_resolving {
+      ["/silent/eval"] = { resolver = silent_port, content = eval },
+      ["/answering/eval"] = { resolver = dns.port, content = eval },
+    }
+  end)
+  lazy_teardown(function()
+    if app then nginx.stop(app) end
+    if silent then silent:close() end
+    if dns then dns:stop() end
+  end)
+
+  it("bounds the name lookup by the timeout too", function()
+    local body = nginx.request("GET", app.url .. "/silent/eval?port=6379")
+    local elapsed = (body or ""):match("^nil connect: timeout resolving fleet%-redis%.example (%S+)\n$")
+    assert.truthy(elapsed, body)
+    assert.is_true(tonumber(elapsed) < 10 * TIMEOUT, elapsed)
+  end)
+
+  it("runs the commands on the connection made while resolving", function()
+    with_fake({ EVALSHA = ":7\r\n" }, function(fake)
+      local body = nginx.request("GET", app.url .. "/answering/eval?port=" .. fake.port)
+      assert.matches("^7 nil ", body)
+      assert.equal(1, fake:count("EVALSHA"))
     end)
   end)
 end)

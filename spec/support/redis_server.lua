@@ -134,16 +134,18 @@ function Fake:stop()
   sh("rm -rf " .. self.dir)
 end
 
---- Starts spec/support/fake_resp.lua (Lua 5.4, its own process) with `scenario` (see there);
--- returns {port, dir, pid} once it listens, or raises after 10 s.
-function M.fake(scenario)
+-- Starts `script` (Lua 5.4, its own process) with a new directory that holds `files`; returns
+-- {dir, pid, port} once it wrote its port there, or raises after 10 s.
+local function start_fake(script, files)
   local dir = os.tmpname()
   os.remove(dir)
   assert(sh("mkdir -p " .. dir))
-  local f = assert(io.open(dir .. "/scenario.lua", "w"))
-  f:write("return ", literal(scenario), "\n")
-  f:close()
-  assert(sh(string.format("lua5.4 spec/support/fake_resp.lua %s >%s/out 2>&1 & echo $! >%s/pid", dir, dir, dir)))
+  for name, text in pairs(files) do
+    local f = assert(io.open(dir .. "/" .. name, "w"))
+    f:write(text)
+    f:close()
+  end
+  assert(sh(string.format("lua5.4 %s %s >%s/out 2>&1 & echo $! >%s/pid", script, dir, dir, dir)))
   local pid_file = assert(io.open(dir .. "/pid"))
   local fake = setmetatable({ dir = dir, pid = assert(tonumber(pid_file:read("*l"))) }, Fake)
   pid_file:close()
@@ -157,7 +159,63 @@ function M.fake(scenario)
     socket.sleep(0.05)
   end
   fake:stop()
-  error("the fake RESP server did not start (see " .. dir .. "/out)")
+  error(script .. " did not start (see " .. dir .. "/out)")
+end
+
+--- Starts spec/support/fake_resp.lua (Lua 5.4, its own process) with `scenario` (see there);
+-- returns {port, dir, pid} once it listens, or raises after 10 s.
+function M.fake(scenario)
+  return start_fake("spec/support/fake_resp.lua", { ["scenario.lua"] = "return " .. literal(scenario) .. "\n" })
+end
+
+--- Starts spec/support/fake_dns.lua (every A query answered 127.0.0.1); returns {port, dir, pid}.
+function M.fake_dns()
+  return start_fake("spec/support/fake_dns.lua", {})
+end
+
+--- Starts an nginx (one worker, its own directory) whose locations run Lua content with a
+-- resolver of their own, resolver_timeout 30 s: `locations` = {[path] = {resolver = UDP port on
+-- 127.0.0.1, content = Lua source}}. Returns {url, dir}; stop it with support.nginx's stop.
+function M.nginx_resolving(locations)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(sh("mkdir -p " .. dir .. "/logs " .. dir .. "/tmp && chmod -R 755 " .. dir))
+  local pwd = io.popen("pwd")
+  local root = pwd:read("*l")
+  pwd:close()
+  local port, blocks = free_port(), {}
+  for path, l in pairs(locations) do
+    blocks[#blocks + 1] = string.format("location = %s {\n resolver 127.0.0.1:%d ipv6=off;\n"
+      .. " content_by_lua_block {\n%s\n }\n}", path, l.resolver, l.content)
+  end
+  local temp = {}
+  for _, kind in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
+    temp[#temp + 1] = string.format('%s_temp_path "%s/tmp/%s";', kind, dir, kind)
+  end
+  local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(string.format([[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+worker_processes 1;
+daemon on;
+pid "%s/nginx.pid";
+error_log "%s/logs/error.log" warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  %s
+  lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;";
+  lua_package_cpath "%s/build/jit/?.so;;";
+  resolver_timeout 30s;
+  server {
+    listen 127.0.0.1:%d;
+    %s
+  }
+}
+]], dir, dir, table.concat(temp, "\n  "), root, root, root, port, table.concat(blocks, "\n")))
+  f:close()
+  assert(sh("nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf -e " .. dir .. "/logs/error.log"))
+  return { url = "http://127.0.0.1:" .. port, dir = dir }
 end
 
 ------------------------------------------------------------------------------------------------

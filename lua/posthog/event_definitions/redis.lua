@@ -138,12 +138,32 @@ local function read_reply(sock, deadline)
   end
 end
 
+-- Connects `sock` to the server of `cfg` before `deadline`; returns true, or nil and why. A
+-- host name goes through nginx's resolver, bounded by its own resolver_timeout: that connect
+-- runs in a light thread, killed when the deadline comes first.
+local function connect(sock, cfg, deadline)
+  local pool = { pool = server_id(cfg) }
+  sock:settimeout(ms_until(deadline))
+  if find(cfg.host, "^[%d.]+$") or find(cfg.host, ":", 1, true) then
+    return sock:connect(cfg.host, cfg.port, pool)
+  end
+  local connecting = ngx.thread.spawn(function() return sock:connect(cfg.host, cfg.port, pool) end)
+  local timer = ngx.thread.spawn(function() ngx.sleep(math.max(0.001, deadline - core.monotonic())) end)
+  local ran, connected, why = ngx.thread.wait(connecting, timer)
+  if ran and connected == nil and why == nil then -- the timer ended first
+    ngx.thread.kill(connecting)
+    return nil, "timeout resolving " .. cfg.host
+  end
+  ngx.thread.kill(timer)
+  if not ran then return nil, tostring(connected) end
+  return connected, why
+end
+
 -- A connection of the nginx worker (from the cosocket pool when one is idle), as
 -- {command, release, close, reused}; or nil and why.
 local function ngx_connection(cfg, connect_by)
   local sock = ngx.socket.tcp()
-  sock:settimeout(ms_until(connect_by))
-  local connected, why = sock:connect(cfg.host, cfg.port, { pool = server_id(cfg) })
+  local connected, why = connect(sock, cfg, connect_by)
   if not connected then return nil, "connect: " .. tostring(why) end
   local conn = { reused = (sock:getreusedtimes() or 0) > 0 }
   function conn.command(deadline, ...)
