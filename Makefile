@@ -172,7 +172,8 @@ fake-server: deps
 	while kill -0 "$$(cat "$$dir/nginx.pid")" 2>/dev/null; do sleep 1; done; stop
 
 ## doc: the HTML reference of the public modules (LDoc, config.ld) in build/doc; warnings fail.
-DOC_SOURCES := lua/posthog/event_definitions/init.lua lua/posthog/event_definitions/schema/init.lua
+DOC_SOURCES := lua/posthog/event_definitions/init.lua lua/posthog/event_definitions/schema/init.lua \
+  lua/posthog/event_definitions/pacing_redis.lua
 doc: deps
 	@rm -rf $(BUILD)/doc $(BUILD)/doc-src
 	@for f in $(DOC_SOURCES); do mkdir -p $(BUILD)/doc-src/$$(dirname $$f); \

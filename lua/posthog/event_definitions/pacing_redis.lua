@@ -1,13 +1,37 @@
---- Pacing shared by a fleet: the sliding windows of pacing.lua kept in Redis, so that every
--- client using a key, on any host, shares one budget. One Lua script checks every window and
--- reserves the request's time atomically on the server, with the server's clock (hosts' clocks
--- differ): one round trip per request, however many hosts wait. The request times of a key
--- live in one Redis list, newest first, trimmed to the largest limit and expiring after the
--- longest window; its name is the prefix and the SHA-256
--- of the key (the key itself is never sent). When Redis fails, answers what the script never
--- does, or holds bad data, the client paces on its host alone (the log it would use without
--- Redis) for a cool-down, says so once per period, and then asks Redis again; with `required`
--- a failure is returned instead.
+--- Pacing shared by a fleet through Redis. The sliding windows of the client's pacing kept in
+-- Redis, so that every client using a key, on any host, shares one budget. One Lua script
+-- checks every window and reserves the request's time atomically on the server, with the
+-- server's clock (hosts' clocks differ): one round trip per request, however many hosts wait.
+-- The request times of a key live in one Redis list, newest first, trimmed to the largest limit
+-- and expiring after the longest window; its name is the prefix and the SHA-256 of the key (the
+-- key itself is never sent). Each window carries a margin of 50 ms (the spread of the time from
+-- the decision to PostHog's count), and a request is reserved at most 60 s ahead.
+--
+-- When Redis fails (unreachable, slower than the timeout, an error, a reply the script never
+-- gives, or data it cannot trust: a request time stored further ahead than any reservation, as
+-- after the server's clock stepped back), the client paces on its host alone, as without Redis
+-- and with the same margin, for the cool-down; it says so once per period (stderr, or nginx's
+-- error log at warn level) and then asks Redis again. With `redis_required` the call fails
+-- instead, with a "rate_limit" error and nothing sent.
+--
+-- The timeout bounds a whole Redis call: the name lookup, connect, every command sent and its
+-- whole reply read. A reply over 64 MiB, or holding more than 65536 elements, is refused when
+-- its header arrives. Inside nginx the calls use cosockets (and nginx's `resolver` for a host
+-- name); outside nginx, the C module over Debian's hiredis.
+-- @module posthog.event_definitions.pacing_redis
+
+--- The keys of a client's `rate_limit` option (`evdefs.new { rate_limit = {…} }`) that share
+-- its pacing through Redis, next to `per_second`, `per_minute` and `per_hour`.
+-- @table rate_limit
+-- @field redis the server: a URL `redis://[:password@]host[:port][/db]` (the password
+-- percent-encoded), or a table `{host, port = 6379, password, db = 0, timeout = 0.5,
+-- cooldown = 30}` (`timeout` in seconds above 0 and at most 60, bounding a whole call;
+-- `cooldown` the seconds of host-local pacing after a failure). Messages never show the
+-- password.
+-- @field redis_prefix the prefix of the Redis keys (default `"posthog-evdefs:"`)
+-- @field redis_required true: a Redis failure is a "rate_limit" error (retryable) instead of
+-- host-local pacing (default false)
+
 local core = require "posthog.event_definitions.core"
 local options = require "posthog.event_definitions.options"
 local redis = require "posthog.event_definitions.redis"
@@ -27,6 +51,7 @@ local pairs, type, tostring = pairs, type, tostring
 -- grow, so the list stays sorted and its n-th entry bounds every window. A stored time that is
 -- not a number, or further ahead than any reservation goes (the server's clock stepped back,
 -- or another program wrote the list), is bad data: the reply is an error, BADDATA.
+-- @local
 pacing_redis.SCRIPT = [[
 if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
@@ -96,6 +121,7 @@ RedisLog.__index = RedisLog
 
 --- The request log of the key with SHA-256 `digest` kept in the Redis of `cfg` (options.redis),
 -- falling back to `fallback` (a pacing log of this host) while Redis fails.
+-- @local
 function pacing_redis.log(cfg, digest, fallback)
   local server = cfg.host .. ":" .. cfg.port .. "/" .. cfg.db
   states[server] = states[server] or {}
@@ -136,6 +162,7 @@ end
 -- the script cannot (bad data): with `required`, returns nil and why; otherwise the host-local
 -- log decides alone for the cool-down, from the time the Redis call ended. The host-local
 -- windows carry the same margin as Redis's.
+-- @local
 function RedisLog:acquire(limits, now, max_wait)
   local state, cfg, fallback = self.state, self.cfg, self.fallback
   if state.down_until and not cfg.required and core.monotonic() < state.down_until then
