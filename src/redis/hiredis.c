@@ -473,7 +473,7 @@ static redisReply *exchange(conn *c, const char *cmd, size_t len, double deadlin
             sent += (size_t)n;
         else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return snprintf(why, MESSAGE, "%s", strerror(errno)), NULL;
-        else if (n < 0 && (ready = wait_fd(ctx->fd, POLLOUT, deadline)) <= 0)
+        else if ((ready = wait_fd(ctx->fd, POLLOUT, deadline)) <= 0)
             return snprintf(why, MESSAGE, "%s", ready == 0 ? "timeout" : strerror(errno)), NULL;
     }
     for (;;) {
