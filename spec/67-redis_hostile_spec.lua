@@ -32,11 +32,11 @@ local function connect(fake)
   return assert(hiredis.connect("127.0.0.1", fake.port, TIMEOUT, TUNING.redis_max_reply, TUNING.redis_max_elements))
 end
 
--- Runs `body` (Lua source, after `hiredis` and `started` are set) in a child process; returns
--- its exit code and output.
-local function child(body)
+-- Runs `body` (Lua source, after `hiredis` and `started` are set) in a child process (its
+-- command after the shell words `wrapper`); returns its exit code and output.
+local function child(body, wrapper)
   local handle = redis_server.spawn("local hiredis = require 'posthog.event_definitions.hiredis'\n"
-    .. "local socket = require 'socket'\nlocal started = socket.gettime()\n" .. body, WAIT_LIMIT)
+    .. "local socket = require 'socket'\nlocal started = socket.gettime()\n" .. body, WAIT_LIMIT, wrapper)
   local code, out, err = handle.wait()
   return code, out, err
 end
@@ -135,27 +135,18 @@ print(tostring(v) .. " " .. tostring(why) .. " " .. string.format("%%.3f", socke
       pending("needs root (unshare -m, a resolver on 127.53.0.1:53)")
       return
     end
-    local dir = os.tmpname()
-    local f = assert(io.open(dir, "w"))
+    local resolv = os.tmpname()
+    local f = assert(io.open(resolv, "w"))
     f:write("nameserver 127.53.0.1\noptions timeout:30 attempts:1\n")
     f:close()
-    local script = os.tmpname()
-    f = assert(io.open(script, "w"))
-    f:write(string.format([[
-local hiredis = require "posthog.event_definitions.hiredis"
-local socket = require "socket"
-local started = socket.gettime()
+    local code, out = child(string.format([[
 local c, why = hiredis.connect("fleet-redis.example", 6379, %s, %d, %d)
 print(tostring(c) .. " " .. tostring(why) .. string.format(" %%.3f", socket.gettime() - started))
-]], TIMEOUT, TUNING.redis_max_reply, TUNING.redis_max_elements))
-    f:close()
-    local pipe = assert(io.popen(string.format("unshare -m sh -c 'mount --bind %s /etc/resolv.conf && "
-      .. "exec timeout %d %s %s' 2>&1", dir, WAIT_LIMIT, redis_server.lua(), script)))
-    local out = pipe:read("*a")
-    pipe:close()
+]], TIMEOUT, TUNING.redis_max_reply, TUNING.redis_max_elements),
+      "unshare -m sh -c 'mount --bind " .. resolv .. " /etc/resolv.conf && exec \"$@\"' sh")
     silent:close()
-    os.remove(dir)
-    os.remove(script)
+    os.remove(resolv)
+    assert.equal(0, code, out)
     local elapsed = out:match("^nil connect: timeout resolving fleet%-redis%.example (%S+)\n$")
     assert.truthy(elapsed, out)
     assert.is_true(tonumber(elapsed) < 10 * TIMEOUT, elapsed)
@@ -166,21 +157,17 @@ print(tostring(c) .. " " .. tostring(why) .. string.format(" %%.3f", socket.gett
     local hiredis = require "posthog.event_definitions.hiredis"
     local BIG = 8 * 1024 * 1024
     local jit = rawget(_G, "jit")
-    local function open_fds()
+    -- the first line of the output of `command`, `%d` replaced by this process's pid
+    local function first_line(command)
       local stat = io.open("/proc/self/stat")
-      local pid = stat:read("*l"):match("^(%d+)")
+      local pipe = io.popen(command:format(tonumber(stat:read("*l"):match("^(%d+)"))))
       stat:close()
-      local pipe = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
-      local n = tonumber(pipe:read("*a"))
+      local line = pipe:read("*l")
       pipe:close()
-      return n
+      return line
     end
-    local function resident_mb()
-      local f = io.open("/proc/self/statm")
-      local pages = tonumber(f:read("*a"):match("^%d+ (%d+)"))
-      f:close()
-      return pages * 4096 / 1048576
-    end
+    local function open_fds() return tonumber(first_line("ls /proc/%d/fd | wc -l")) end
+    local function resident_mb() return tonumber(first_line("cut -d' ' -f2 /proc/%d/statm")) * 4096 / 1048576 end
     with_fake({ EVALSHA = "$" .. BIG .. "\r\n" .. string.rep("x", BIG) .. "\r\n" }, function(fake)
       local function op()
         local c = assert(hiredis.connect("127.0.0.1", fake.port, 5, TUNING.redis_max_reply, TUNING.redis_max_elements))
@@ -378,6 +365,19 @@ describe("Redis calls inside nginx against a hostile server", function()
         assert.same(expected, out, type(raw) == "string" and raw:sub(1, 30) or nil)
       end)
     end
+  end)
+
+  it("records what Redis allowed in the shared dict, even while another worker holds its lock", function()
+    local body = nginx.request("POST", app.url .. "/run", [[
+      local pacing = require "posthog.event_definitions.pacing"
+      local dict = ngx.shared.posthog_pacing
+      local lock = "posthog.evdefs:record-spec:lock"
+      assert(dict:add(lock, true, 1))
+      ngx.timer.at(0.05, function() dict:delete(lock) end)
+      pacing.shared_log(dict, "record-spec"):record(ngx.now())
+      return dict:get("posthog.evdefs:record-spec:n")
+    ]])
+    assert.equal(1, assert(cjson.decode(body)).value, body)
   end)
 
   it("never takes a reply the script cannot give as a go, with redis_required", function()

@@ -287,15 +287,16 @@ function M.lua()
 end
 
 --- Starts the Lua source `script` in a background process of this interpreter (same
--- LUA_PATH and LUA_CPATH), killed after `limit` seconds; returns a handle whose `wait()` gives
--- the exit code, stdout and stderr once the process ends.
-function M.spawn(script, limit)
+-- LUA_PATH and LUA_CPATH), killed after `limit` seconds, its command line after the shell
+-- words `wrapper` if given; returns a handle whose `wait()` gives the exit code, stdout and
+-- stderr once the process ends.
+function M.spawn(script, limit, wrapper)
   local base = os.tmpname()
   local f = assert(io.open(base .. ".lua", "w"))
   f:write(script)
   f:close()
-  assert(sh(string.format("(timeout %d %s %s.lua >%s.out 2>%s.err; echo $? >%s.rc) &",
-    limit or 60, M.lua(), base, base, base, base)))
+  assert(sh(string.format("(%s timeout %d %s %s.lua >%s.out 2>%s.err; echo $? >%s.rc) &",
+    wrapper or "", limit or 60, M.lua(), base, base, base, base)))
   local handle = {}
   local function slurp(name)
     local h = io.open(base .. name)

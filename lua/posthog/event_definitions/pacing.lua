@@ -111,7 +111,8 @@ function SharedLog:wait(limits, now, margin)
   for name, n in pairs(limits) do
     local window = WINDOW_SECONDS[name]
     local t = window and count >= n and dict:get(prefix .. (count - n + 1))
-    if t and t + window + (margin or 0) - now > wait then wait = t + window + (margin or 0) - now end
+    if t then window = window + (margin or 0) end
+    if t and t + window - now > wait then wait = t + window - now end
   end
   return wait
 end
