@@ -40,7 +40,7 @@ lua_bin_jit := luajit
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
   lua-busted luarocks libcurl4-openssl-dev libyajl-dev libsimdjson-dev g++ libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
   lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl \
-  redis-server lua-nginx-redis python3 libzstd1 libbrotli1 zstd brotli
+  redis-server python3 libzstd1 libbrotli1 zstd brotli
 
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
@@ -192,7 +192,7 @@ fake-server: deps
 
 ## doc: the HTML reference of the public modules (LDoc, config.ld) in build/doc; warnings fail.
 DOC_SOURCES := lua/posthog/event_definitions/init.lua lua/posthog/event_definitions/schema/init.lua \
-  edge/lua/posthog/event_definitions/edge.lua
+  lua/posthog/event_definitions/pacing_redis.lua edge/lua/posthog/event_definitions/edge.lua
 doc: deps
 	@rm -rf $(BUILD)/doc $(BUILD)/doc-src
 	@for f in $(DOC_SOURCES); do mkdir -p $(BUILD)/doc-src/$$(dirname $$f); \

@@ -40,10 +40,17 @@ options.TUNING = {
   max_line = 65536,           -- the longest chunk-size or trailer line accepted
   max_head = 65536,           -- the largest response head (status line and headers) accepted
   -- pacing through Redis
-  redis_timeout = 0.5,        -- seconds: connect, send and read of one Redis command
+  redis_timeout = 0.5,        -- seconds: the bound of one whole Redis call (name lookup, connect,
+                              -- every command sent and its whole reply read)
   redis_cooldown = 30,        -- seconds of host-local pacing after Redis failed
-  redis_window_margin = 0.05, -- seconds added to each window in Redis: the spread, between hosts
-                              -- and requests, of the time from the decision to PostHog's count
+  redis_window_margin = 0.05, -- seconds added to each window, in Redis and on the host while Redis
+                              -- fails: the spread, between hosts and requests, of the time from
+                              -- the decision to PostHog's count
+  redis_max_ahead = 60,       -- seconds: the furthest ahead of Redis's clock a request is reserved;
+                              -- a request time stored further ahead is bad data (a clock stepped
+                              -- back, a foreign write), and Redis is then not used
+  redis_max_reply = 64 * 1024 * 1024, -- bytes: the largest Redis reply accepted
+  redis_max_elements = 65536, -- elements (of all its arrays) in one Redis reply, at most
   redis_keepalive_ms = 30000, -- idle Redis connections kept in the nginx cosocket pool
   redis_pool_size = 32,       -- idle Redis connections per worker and server
 }

@@ -42,12 +42,14 @@ function Log:reserve(n)
   for i, t in ipairs(kept) do self.times[i - 1] = t end
 end
 
---- Seconds to wait, at time `now`, before one more request fits every window of `limits`.
-function Log:wait(limits, now)
+--- Seconds to wait, at time `now`, before one more request fits every window of `limits`, each
+-- window widened by `margin` seconds (default 0).
+function Log:wait(limits, now, margin)
   local wait = 0
   for name, n in pairs(limits) do
     local window = WINDOW_SECONDS[name]
     if window then
+      window = window + (margin or 0)
       self:reserve(n)
       local t = self:nth_recent(n)
       if t and t + window - now > wait then wait = t + window - now end
@@ -56,10 +58,11 @@ function Log:wait(limits, now)
   return wait
 end
 
---- Counts one request at `now` if every window allows it and returns 0; otherwise returns the
--- seconds to wait and counts nothing.
-function Log:acquire(limits, now)
-  local wait = self:wait(limits, now)
+--- Counts one request at `now` if every window (widened by `margin`, default 0) allows it and
+-- returns 0; otherwise returns the seconds to wait and counts nothing. The third argument (the
+-- caller's max_wait) is not needed: nothing is reserved here.
+function Log:acquire(limits, now, _, margin)
+  local wait = self:wait(limits, now, margin)
   if wait <= 0 then
     self:record(now)
     return 0
@@ -99,14 +102,16 @@ local LOCK_WAIT = 0.002   -- the wait returned while another worker holds the lo
 local SharedLog = {}
 SharedLog.__index = SharedLog
 
--- Seconds to wait at `now` before one more request fits every window, from the dict as it is.
-function SharedLog:wait(limits, now)
+-- Seconds to wait at `now` before one more request fits every window (widened by `margin`),
+-- from the dict as it is.
+function SharedLog:wait(limits, now, margin)
   local dict, prefix = self.dict, self.prefix
   local count = dict:get(prefix .. "n") or 0
   local wait = 0
   for name, n in pairs(limits) do
     local window = WINDOW_SECONDS[name]
     local t = window and count >= n and dict:get(prefix .. (count - n + 1))
+    if t then window = window + (margin or 0) end
     if t and t + window - now > wait then wait = t + window - now end
   end
   return wait
@@ -130,27 +135,35 @@ end
 -- and returns 0 when every window allows it, else returns the seconds to wait. Each decision runs
 -- under a lock taken with `add` and never yields, so it is held for microseconds; a worker that
 -- finds it taken is told to wait a moment and ask again. `now` must be one clock for every
--- worker (the client's monotonic clock is).
-function SharedLog:acquire(limits, now)
+-- worker (the client's monotonic clock is). `margin` widens the windows as in Log:acquire.
+function SharedLog:acquire(limits, now, _, margin)
   local dict, prefix = self.dict, self.prefix
   local locked, err = dict:add(prefix .. "lock", true, LOCK_TTL)
   if not locked then
     if err == "exists" then return LOCK_WAIT end
     return 0 -- the dict cannot hold even the lock: pace nothing rather than stall every call
   end
-  local wait = self:wait(limits, now)
+  local wait = self:wait(limits, now, margin)
   if wait <= 0 then self:record_locked(now) end
   dict:delete(prefix .. "lock")
   return wait
 end
 
---- Records one request at `now` that another store allowed (pacing through Redis); skipped
--- when another worker holds the lock at that moment (the record is a fallback's hint).
+--- Records one request at `now` that another store allowed (pacing through Redis), waiting
+-- (ngx.sleep) while another worker holds the lock, at most until the lock expires: what this
+-- host sent is never left out. Skipped only when the dict cannot hold even the lock.
 function SharedLog:record(now)
   local dict, prefix = self.dict, self.prefix
-  if not dict:add(prefix .. "lock", true, LOCK_TTL) then return end
-  self:record_locked(now)
-  dict:delete(prefix .. "lock")
+  for _ = 0, LOCK_TTL / LOCK_WAIT do
+    local locked, err = dict:add(prefix .. "lock", true, LOCK_TTL)
+    if locked then
+      self:record_locked(now)
+      dict:delete(prefix .. "lock")
+      return
+    end
+    if err ~= "exists" then return end
+    ngx.sleep(LOCK_WAIT)
+  end
 end
 
 --- The request log kept in the shared dict `dict` (an ngx.shared.DICT) under keys starting with
