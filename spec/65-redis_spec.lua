@@ -3,7 +3,7 @@
 -- instances sharing one budget (checked on the fake PostHog's request log), the script loaded
 -- again after SCRIPT FLUSH, Redis killed or stalled in the middle of a batch, a clock stepped
 -- back, a wrong password, a read-only replica, redis_required, and keys that never hold the API
--- key. spec/67 has the hostile servers.
+-- key. spec/65-redis_hostile_spec.lua has the hostile servers.
 local socket = require "socket"
 local cjson = require "cjson.safe"
 local helpers = require "spec.helpers"
