@@ -6,7 +6,7 @@
 local helpers = require "helpers"
 local T = require "support.cli"
 
-local run = T.run
+local run, slurp, spit = T.run, T.slurp, T.spit
 
 describe("posthog-evdefs and files", function()
   before_each(function()
@@ -14,6 +14,19 @@ describe("posthog-evdefs and files", function()
   end)
 
   describe("what plan reads", function()
+    it("a misspelt field in a snapshot fails plan --exit-code (it said no changes: a CI gate went green)", function()
+      local dir = T.tmpdir()
+      local file = dir .. "/taxonomy.json"
+      assert.are.equal(0, (run { "export", "snapshot", "--out", file }))
+      local text = slurp(file)
+      spit(file, (text:gsub('"description": "Seeded event 2"', '"desciption": "Sign-up started"')))
+      local status, out, err = run { "plan", file, "--exit-code" }
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+      assert.matches('^posthog%-evdefs: decode: schema%.load: definitions%[%d+%] %("event_0002"%): unknown field '
+        .. '"desciption" %(did you mean "description"%?%) %(in [^\n]*taxonomy%.json%)\n$', err)
+    end)
+
     it("a directory is one line, no traceback", function()
       local dir = T.tmpdir()
       local status, out, err = run { "plan", dir }

@@ -13,6 +13,7 @@
 -- as not given. Rows whose cells are all empty are skipped.
 local core = require "posthog.event_definitions.core"
 local shape = require "posthog.event_definitions.schema.shape"
+local util = require "posthog.event_definitions.schema.util"
 
 local encode = core.encode
 
@@ -101,8 +102,11 @@ return function(text)
   for c, column in ipairs(header) do
     local f = shape.field[column]
     if not f then
-      return nil, "decode", "not a CSV export: unknown column " .. encode(column) .. " (the columns are fields "
-        .. "of a definition, e.g. name,description,tags,verified,hidden)"
+      local names = {}
+      for i, known in ipairs(core.fields) do names[i] = known.name end
+      local suggestion = util.did_you_mean(column, names)
+      return nil, "decode", "not a CSV export: unknown column " .. encode(column) .. (suggestion ~= "" and suggestion
+        or " (the columns are fields of a definition, e.g. name,description,tags,verified,hidden)")
     end
     if seen[column] then return nil, "decode", "column " .. encode(column) .. " appears twice" end
     seen[column] = true
