@@ -86,6 +86,7 @@ build = {
         "src/codec/shape.c",
         "src/codec/tags.c",
         "src/core.c",
+        "src/file.c",
         "src/http/head.c",
         "src/http/headers.c",
         "src/http/httpdate.c",

@@ -112,8 +112,12 @@ end
 -- report it, status 1; with --debug anywhere in argv, its traceback follows.
 function cli.main(argv, env)
   env = env or {}
+  local unwritten -- why stdout refused what was written to it (a full disk, say)
   local ctx = {
-    out = env.stdout or function(s) io.stdout:write(s) end,
+    out = env.stdout or function(s)
+      local ok, why = io.stdout:write(s)
+      if not ok then unwritten = unwritten or why end
+    end,
     err = env.stderr or function(s) io.stderr:write(s) end,
     getenv = env.getenv or os.getenv,
     isatty = remembered(env.isatty or isatty),
@@ -126,8 +130,15 @@ function cli.main(argv, env)
   end
   local ok, status = xpcall(function() return run(ctx, plain) end, caught)
   if ctx.client then pcall(ctx.client.close, ctx.client) end
-  if ok then return status end
-  return messages.internal_error(ctx, status.message, debugging and status.traceback)
+  if not ok then return messages.internal_error(ctx, status.message, debugging and status.traceback) end
+  if not env.stdout then
+    local flushed, why = io.stdout:flush()
+    unwritten = unwritten or (not flushed and why)
+  end
+  if unwritten then -- output cut short must not pass for the whole
+    return messages.fail(ctx, "cannot write the output: " .. tostring(unwritten))
+  end
+  return status
 end
 
 return cli

@@ -31,7 +31,7 @@ function commands.export(ctx, args)
     return 0
   end
   local ok, msg = session.write_file(args.out, content)
-  if not ok then return fail(ctx, "cannot write " .. msg) end
+  if not ok then return fail(ctx, "cannot write " .. msg .. "; " .. args.out .. " was left as it was") end
   note(ctx, string.format("wrote %d definitions to %s", #defs, args.out))
   return 0
 end
@@ -62,6 +62,8 @@ end
 -- and the exit status. On a deployment without the Enterprise package, the fields it does not
 -- take are left out of the plan, with a note.
 local function plan_of(ctx, args, deletes)
+  local refusal = deletes and session.unnamed_project(ctx, args)
+  if refusal then return nil, refusal end
   local content, msg = session.read_file(args.file)
   if not content then return nil, fail(ctx, "cannot read " .. msg) end
   local desired, err = schema.load(content)

@@ -165,14 +165,9 @@ function session.read_file(path)
   return content
 end
 
---- Writes content to the file at path: true, or nil and the message.
-function session.write_file(path, content)
-  local f, msg = io.open(path, "wb")
-  if not f then return nil, msg end
-  local ok, werr = f:write(content)
-  f:close()
-  if not ok then return nil, werr end
-  return true
-end
+--- Replaces the file at path by content, whole or not at all (core.replace_file: a temporary
+-- file in the same directory, every write and the close checked, synced, renamed over it): true,
+-- or nil and the message "<path>: <reason>", path left as it was.
+session.write_file = core.replace_file
 
 return session
