@@ -41,6 +41,7 @@ build = {
     ["posthog.event_definitions.cli.parser"] = "lua/posthog/event_definitions/cli/parser.lua",
     ["posthog.event_definitions.cli.read"] = "lua/posthog/event_definitions/cli/read.lua",
     ["posthog.event_definitions.cli.schema"] = "lua/posthog/event_definitions/cli/schema.lua",
+    ["posthog.event_definitions.cli.selection"] = "lua/posthog/event_definitions/cli/selection.lua",
     ["posthog.event_definitions.cli.session"] = "lua/posthog/event_definitions/cli/session.lua",
     ["posthog.event_definitions.cli.write"] = "lua/posthog/event_definitions/cli/write.lua",
     ["posthog.event_definitions.edge"] = "lua/posthog/event_definitions/edge.lua",

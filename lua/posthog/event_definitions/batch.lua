@@ -116,13 +116,14 @@ local function selects_everything(p, filter)
 end
 
 -- The ids a helper works on: `ids_or_filter` is an array of ids, or `list` params selecting
--- them. Returns ids (possibly empty when a filter matched nothing) or nil, err. An empty table,
--- or a filter that selects every definition, is refused unless opts.all is true.
+-- them. Returns ids (possibly empty when a filter matched nothing) and, for a filter, the names
+-- of the definitions selected (names[i] of ids[i]); or nil, err. An empty table, or a filter that
+-- selects every definition, is refused unless opts.all is true.
 local function select(p, ids_or_filter, opts)
   if ids_or_filter[1] ~= nil then
     local ids, why = endpoints.checked_ids(ids_or_filter)
     if not ids then return nil, p:validation({ method = "POST" }, why) end
-    return ids
+    return ids, {}
   end
   if not opts.all then
     if next(ids_or_filter) == nil then
@@ -135,9 +136,21 @@ local function select(p, ids_or_filter, opts)
   end
   local defs, err = pager.all(p, ids_or_filter)
   if not defs then return nil, err end
-  local ids = {}
-  for i, def in ipairs(defs) do ids[i] = def.id end
-  return ids
+  local ids, names = {}, {}
+  for i, def in ipairs(defs) do ids[i], names[i] = def.id, def.name end
+  return ids, names
+end
+
+-- The report of a helper over `ids`: each result names its definition (result.id, and
+-- result.name when the selection gave it). A result shared by the ids of one request is copied.
+local function named(report, ids, names)
+  for i, r in ipairs(report.results) do
+    local own = {}
+    for k, v in pairs(r) do own[k] = v end
+    own.id, own.name = ids[i], names[i]
+    report.results[i] = own
+  end
+  return report
 end
 
 -- The report of a helper whose filter matched nothing.
@@ -155,12 +168,12 @@ end
 -- returns the op. Returns a batch report, or nil, err.
 function batch.each_id(p, ids_or_filter, opts, what, make)
   opts = checked(what, ids_or_filter, opts)
-  local ids, err = select(p, ids_or_filter, opts)
-  if not ids then return nil, err end
+  local ids, names = select(p, ids_or_filter, opts)
+  if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
   local ops = {}
   for i, id in ipairs(ids) do ops[i] = make(id) end
-  return run_ops(p, ops, opts)
+  return named(run_ops(p, ops, opts), ids, names)
 end
 
 -- Splits `list` into arrays of at most `size` items.
@@ -211,11 +224,11 @@ end
 function batch.verify(p, ids_or_filter, opts)
   opts = checked("bulk_verify", ids_or_filter, opts)
   local verified = opts.verified ~= false
-  local ids, err = select(p, ids_or_filter, opts)
-  if not ids then return nil, err end
+  local ids, names = select(p, ids_or_filter, opts)
+  if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
-  return run_bulk(p, ids, TUNING.bulk_max_ids, "bulk_update_verified/",
-    function(chunk) return { ids = chunk, verified = verified } end, opts)
+  return named(run_bulk(p, ids, TUNING.bulk_max_ids, "bulk_update_verified/",
+    function(chunk) return { ids = chunk, verified = verified } end, opts), ids, names)
 end
 
 -- Tags trimmed, lower-cased and de-duplicated, as PostHog stores them.
@@ -244,8 +257,8 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
     return nil, p:validation({ method = "POST" },
       "set with more than " .. TUNING.bulk_max_tags .. " tags cannot be split into requests")
   end
-  local ids, err = select(p, ids_or_filter, opts)
-  if not ids then return nil, err end
+  local ids, names = select(p, ids_or_filter, opts)
+  if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
   local results
   local groups = #tags == 0 and { {} } or chunks(tags, TUNING.bulk_max_tags)
@@ -265,7 +278,7 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
       end
     end
   end
-  return report_of(results)
+  return named(report_of(results), ids, names)
 end
 
 return batch

@@ -30,10 +30,12 @@ for _, part in ipairs { "read", "write", "bulk", "schema", "codegen" } do
   for name, handler in pairs(require("posthog.event_definitions.cli." .. part)) do commands[name] = handler end
 end
 
--- Commands whose output is definitions, the only ones --format csv applies to (not dry runs);
--- commands that write files in a format of their own, which --format does not touch; and
--- commands that print text unless --format json.
-local CSV_COMMANDS = { list = true, get = true, stale = true, create = true, update = true }
+-- Commands whose output is definitions or a report of changes (a row per definition), the only
+-- ones --format csv applies to (not dry runs); commands that write files in a format of their
+-- own, which --format does not touch; and commands that print text unless --format json (or
+-- csv, for apply's report).
+local CSV_COMMANDS = { list = true, get = true, stale = true, create = true, update = true, delete = true,
+  bulk = true, apply = true }
 local OWN_FORMAT = { export = true, codegen = true }
 local TEXT_UNLESS_JSON = { plan = true, apply = true }
 
@@ -87,13 +89,13 @@ local function run(ctx, plain)
   if args.command == "help" then return help(ctx, args, parser, state) end
   if args.command == "completion" then return completion(ctx, args, parser) end
   if args.format == "csv" and not OWN_FORMAT[args.command] and (not CSV_COMMANDS[args.command] or args.dry_run) then
-    return messages.usage_error(ctx, "--format csv is for definitions: list, get, stale, create and update",
-      ctx.command)
+    return messages.usage_error(ctx, "--format csv is for definitions and reports: list, get, stale, create, "
+      .. "update, delete, bulk and apply (not with --dry-run)", ctx.command)
   end
   ctx.quiet = args.quiet
   ctx.color = not args.no_color and (ctx.getenv("NO_COLOR") or "") == "" and ctx.isatty(1)
   if TEXT_UNLESS_JSON[args.command] then
-    ctx.format = args.format == "json" and "json" or "table"
+    ctx.format = (args.format == "json" or args.format == "csv") and args.format or "table"
   else
     ctx.format = args.format or (ctx.isatty(1) and "table" or "json")
   end

@@ -8,6 +8,7 @@ local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 local changes = require "posthog.event_definitions.cli.changes"
 local session = require "posthog.event_definitions.cli.session"
+local selection = require "posthog.event_definitions.cli.selection"
 
 local connect, fail, note = session.connect, messages.fail, messages.note
 
@@ -80,7 +81,7 @@ local function plan_of(ctx, args, deletes)
   if #plan.skipped > 0 then note_skipped(ctx, plan.skipped) end
   local by_name = {}
   for _, def in ipairs(current) do by_name[def.name] = def end
-  return client, plan, by_name
+  return client, plan, by_name, current
 end
 
 function commands.plan(ctx, args)
@@ -92,26 +93,26 @@ function commands.plan(ctx, args)
 end
 
 function commands.apply(ctx, args)
-  local client, plan, current = plan_of(ctx, args, args.delete_missing)
+  local client, plan, current, current_list = plan_of(ctx, args, args.delete_missing)
   if not client then return plan end
-  if ctx.format == "json" and #plan.ops == 0 then
-    ctx.out('{"failed":0,"ok":0,"results":[]}\n')
-  elseif ctx.format ~= "json" then
-    changes.plan(ctx, plan, current)
-  end
+  if ctx.format == "table" then changes.plan(ctx, plan, current) end
   if #plan.ops == 0 then
+    if ctx.format ~= "table" then changes.report(ctx, { ok = 0, failed = 0, results = {} }) end
     note(ctx, "no changes: the project matches " .. args.file)
     return 0
   end
   local _, _, deletes = changes.counts(plan)
   if deletes > 0 then
+    local refusal = selection.guard(ctx, args, deletes, #current_list, { what = "this plan", verb = "deletes",
+      most = true, every = args.file .. " may be empty or cut short" })
+    if refusal then return refusal end
     local what = "apply this plan, which deletes " .. deletes .. " definition" .. (deletes == 1 and "" or "s")
-    local refusal = session.confirm(ctx, args, what)
+    refusal = session.confirm(ctx, args, what)
     if refusal then return refusal end
   end
   local report, err = client:batch(plan.ops, { dry_run = args.dry_run, on_progress = output.progress(ctx) })
   if not report then return fail(ctx, err) end
-  if ctx.format ~= "json" then ctx.out("\n") end
+  if ctx.format == "table" then ctx.out("\n") end
   return changes.report(ctx, report, plan.ops)
 end
 

@@ -98,23 +98,6 @@ function session.definition(ctx, client, ref)
   return def
 end
 
---- The ids of refs (UUIDs as given, names looked up with by_name), and labels {id, name} for
--- each (name nil for a UUID); or nil and the exit status.
-function session.ids(ctx, client, refs)
-  local ids, labels = {}, {}
-  for i, ref in ipairs(refs) do
-    if ref == "" then return nil, fail(ctx, "REF must be a UUID or an event name, not empty") end
-    if session.is_uuid(ref) then
-      ids[i], labels[i] = ref, { id = ref }
-    else
-      local def, err = client:by_name(ref)
-      if not def then return nil, not_found(ctx, ref, err) end
-      ids[i], labels[i] = def.id, { id = def.id, name = def.name }
-    end
-  end
-  return ids, labels
-end
-
 --- Every definition matching params, or nil, err. When stderr shows progress, the pages are
 -- walked one by one with a running count; otherwise client:all fetches them (concurrently).
 function session.all(ctx, client, params)

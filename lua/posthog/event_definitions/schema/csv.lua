@@ -1,20 +1,10 @@
 --- schema.csv: RFC 4180 CSV text, the one CSV format of the project (the CLI's too).
 local util = require "posthog.event_definitions.schema.util"
 
-local concat = table.concat
+local concat, field = table.concat, util.csv_field
 
 local COLUMNS = { "id", "name", "description", "tags", "verified", "hidden", "owner", "last_seen_at",
   "created_at", "updated_at" }
-
--- A cell as written: neutralised when a spreadsheet would run it as a formula (it begins with
--- =, +, -, @, a tab or a carriage return, after any single quotes: a quote is put before it, as
--- OWASP recommends; the reader takes exactly one away again), then quoted when it holds a comma,
--- a quote or a line break.
-local function field(s)
-  if s:find("^'*[=+%-@\t\r]") then s = "'" .. s end
-  if s:find('[,"\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
-  return s
-end
 
 --- A header row, then one row per definition in input order, CRLF line ends. Columns
 -- id,name,description,tags,verified,hidden,owner,last_seen_at,created_at,updated_at;

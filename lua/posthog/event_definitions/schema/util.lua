@@ -76,6 +76,16 @@ function util.did_you_mean(word, candidates)
   return best and " (did you mean " .. util.encode(best) .. "?)" or ""
 end
 
+--- A CSV cell as written: neutralised when a spreadsheet would run it as a formula (it begins
+-- with =, +, -, @, a tab or a carriage return, after any single quotes: a quote is put before
+-- it, as OWASP recommends; the reader takes exactly one away again), then quoted (RFC 4180)
+-- when it holds a comma, a quote or a line break.
+function util.csv_field(s)
+  if s:find("^'*[=+%-@\t\r]") then s = "'" .. s end
+  if s:find('[,"\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
 --- Bytewise string order (Lua's `<` follows the locale's collation).
 function util.byte_less(a, b)
   if a == b then return false end
