@@ -122,6 +122,7 @@ build = {
     ["posthog.event_definitions.transport.libcurl"] = {
       sources = {
         "src/curl/driver.c",
+        "src/curl/interrupt.c",
         "src/curl/result.c",
         "src/curl/transfer.c",
         "src/http/head.c",

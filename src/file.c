@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,7 +85,8 @@ static void sync_directory(const char *path)
 /* core.replace_file(path, content) -> true, or nil and "<path>: <reason>": path holds content
    and nothing else (a new file keeps the mode the umask gives, a replaced one its old mode), or,
    on any failure, is left as it was and no temporary file remains. SIGXFSZ is ignored meanwhile,
-   so that a file size limit is a failure to report (EFBIG), not the end of the process. */
+   so that a file size limit is a failure to report (EFBIG), not the end of the process; SIGINT
+   and SIGTERM wait until the file is whole or untouched. */
 int core_replace_file(lua_State *L)
 {
     size_t len;
@@ -95,6 +97,12 @@ int core_replace_file(lua_State *L)
     struct stat old;
     int fd, failed = 0, saved_errno = 0;
 
+    sigset_t held, before;
+
+    sigemptyset(&held); /* a Ctrl-C meanwhile comes once the file is whole or untouched */
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &held, &before);
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);
@@ -103,6 +111,7 @@ int core_replace_file(lua_State *L)
     if (fd < 0) {
         saved_errno = errno;
         sigaction(SIGXFSZ, &saved, NULL);
+        pthread_sigmask(SIG_SETMASK, &before, NULL);
         lua_pushnil(L);
         lua_pushfstring(L, "%s: %s", path, strerror(saved_errno));
         return 2;
@@ -126,6 +135,7 @@ int core_replace_file(lua_State *L)
     else
         sync_directory(path);
     sigaction(SIGXFSZ, &saved, NULL);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     if (failed) {
         lua_pushnil(L);
         lua_pushfstring(L, "%s: %s", path, strerror(saved_errno));

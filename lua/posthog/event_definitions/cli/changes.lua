@@ -169,6 +169,7 @@ local EXIT_OF_SIGNAL = { SIGINT = 130, SIGTERM = 143 }
 -- id} of operation i; a dry run is printed by changes.dry_run (with `head`).
 function changes.report(ctx, report, labels, again, head)
   if report.results[1] and report.results[1].dry_run then return changes.dry_run(ctx, report, labels, head) end
+  output.end_progress(ctx)
   local n = tally(report)
   if ctx.format == "json" then
     local results = {}
@@ -187,7 +188,9 @@ function changes.report(ctx, report, labels, again, head)
     local rows = { "result,op,name,id,error" }
     for i, r in ipairs(report.results) do
       local def = about(labels, r, i)
-      local cells = { outcome(r), def.op or "", def.name or "", def.id or "", r.err and diagnostic(r.err) or "" }
+      local o = outcome(r)
+      local cells = { o, def.op or "", def.name or "", def.id or "", o ~= "not started" and r.err and diagnostic(r.err)
+        or "" }
       for c, cell in ipairs(cells) do cells[c] = csv_field(cell) end
       rows[#rows + 1] = concat(cells, ",")
     end
@@ -197,7 +200,7 @@ function changes.report(ctx, report, labels, again, head)
     for i, r in ipairs(report.results) do
       local def, o = about(labels, r, i), outcome(r)
       rows[i] = { o == "ok" and "ok" or o:upper(), def.op or "", text(def.name or ""), def.id or "",
-        r.err and diagnostic(r.err) or "" }
+        o ~= "not started" and r.err and diagnostic(r.err) or "" }
       colors[i] = { OUTCOME_COLOR[o] }
     end
     ctx.out(render(ctx, rows, colors) .. summary(n) .. "\n")

@@ -19,6 +19,7 @@
 -- read (list, get, metrics, stale), write (create, update, delete), bulk, schema (export, plan,
 -- apply) and codegen.
 local evdefs = require "posthog.event_definitions"
+local runtime = require "posthog.event_definitions.runtime"
 local command_line = require "posthog.event_definitions.cli.parser"
 local messages = require "posthog.event_definitions.cli.messages"
 
@@ -111,7 +112,11 @@ end
 -- exit status 0, 1, 2 or 3. `env` (optional): `stdout(s)`, `stderr(s)`, `getenv(name)`,
 -- `isatty(fd)`, `readline()` replace io.stdout, io.stderr, os.getenv, the terminal test and
 -- io.stdin's next line. An unexpected error (a defect) is one line with the version and where to
--- report it, status 1; with --debug anywhere in argv, its traceback follows.
+-- report it, status 1; with --debug anywhere in argv, its traceback follows. SIGINT and SIGTERM
+-- are caught meanwhile: one that comes while nothing is being changed ends the program at once
+-- with one line (status 130 or 143); one that comes during a batch (apply, bulk, delete) lets
+-- the requests in flight finish and the report says what was done and what was not (a second
+-- one ends the program at once).
 function cli.main(argv, env)
   env = env or {}
   local unwritten -- why stdout refused what was written to it (a full disk, say)
@@ -124,13 +129,16 @@ function cli.main(argv, env)
     getenv = env.getenv or os.getenv,
     isatty = remembered(env.isatty or isatty),
     readline = env.readline or function() return io.stdin:read("*l") end,
+    flush = env.stdout and function() end or function() io.stdout:flush() end,
   }
   local plain, debugging = {}, false
   for i = 1, #argv do
     plain[i] = argv[i]
     if argv[i] == "--debug" then debugging = true end
   end
+  local release = runtime.hold_interrupts(messages.INTERRUPTED)
   local ok, status = xpcall(function() return run(ctx, plain) end, caught)
+  release()
   if ctx.client then pcall(ctx.client.close, ctx.client) end
   if not ok then return messages.internal_error(ctx, status.message, debugging and status.traceback) end
   if not env.stdout then

@@ -15,6 +15,17 @@ local LIBRARY = "posthog.event_definitions: "
 
 local US, EU = "https://us.posthog.com", "https://eu.posthog.com"
 
+--- What a SIGINT or SIGTERM prints when it ends the program at once (runtime.hold_interrupts):
+-- while nothing is being changed, and when it comes again during a batch. WRITING: while one
+-- request that changes a definition is in flight.
+messages.INTERRUPTED = {
+  at_once = PROGRAM .. ": interrupted; nothing was changed in PostHog\n",
+  again = PROGRAM .. ": interrupted again: stopped at once; requests in flight may have been applied "
+    .. "(plan, or the command with --dry-run, shows what is left)\n",
+}
+messages.WRITING = { at_once = PROGRAM .. ": interrupted while the change was being sent; it may have been "
+  .. "applied (get shows the definition)\n" }
+
 --- A message or an error table as one line without the library's own prefix.
 function messages.diagnostic(message)
   message = tostring(message)

@@ -95,7 +95,10 @@ end
 function commands.apply(ctx, args)
   local client, plan, current, current_list = plan_of(ctx, args, args.delete_missing)
   if not client then return plan end
-  if ctx.format == "table" then changes.plan(ctx, plan, current) end
+  if ctx.format == "table" then
+    changes.plan(ctx, plan, current)
+    ctx.flush() -- the plan stays on record, whatever happens to the batch
+  end
   if #plan.ops == 0 then
     if ctx.format ~= "table" then changes.report(ctx, { ok = 0, failed = 0, results = {} }) end
     note(ctx, "no changes: the project matches " .. args.file)
@@ -112,6 +115,7 @@ function commands.apply(ctx, args)
   end
   local report, err = client:batch(plan.ops, { dry_run = args.dry_run, on_progress = output.progress(ctx) })
   if not report then return fail(ctx, err) end
+  output.end_progress(ctx)
   if ctx.format == "table" then ctx.out("\n") end
   return changes.report(ctx, report, plan.ops)
 end

@@ -1,6 +1,7 @@
 --- The subcommands that change one definition or a few: create, update, delete. Each is
 -- handler(ctx, args) -> exit status; --dry-run prints the requests and sends nothing.
 local core = require "posthog.event_definitions.core"
+local runtime = require "posthog.event_definitions.runtime"
 local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 local changes = require "posthog.event_definitions.cli.changes"
@@ -19,7 +20,9 @@ local function write_one(ctx, args, client, op)
     return changes.dry_run(ctx, report)
   end
   local value, err
+  local release = runtime.hold_interrupts(messages.WRITING)
   if op.op == "create" then value, err = client:create(op.fields) else value, err = client:update(op.id, op.fields) end
+  release()
   if not value then return fail(ctx, err) end
   output.object(ctx, value)
   return 0
