@@ -37,6 +37,7 @@ build = {
     ["posthog.event_definitions.cli.bulk"] = "lua/posthog/event_definitions/cli/bulk.lua",
     ["posthog.event_definitions.cli.changes"] = "lua/posthog/event_definitions/cli/changes.lua",
     ["posthog.event_definitions.cli.codegen"] = "lua/posthog/event_definitions/cli/codegen.lua",
+    ["posthog.event_definitions.cli.completion"] = "lua/posthog/event_definitions/cli/completion.lua",
     ["posthog.event_definitions.cli.messages"] = "lua/posthog/event_definitions/cli/messages.lua",
     ["posthog.event_definitions.cli.output"] = "lua/posthog/event_definitions/cli/output.lua",
     ["posthog.event_definitions.cli.parser"] = "lua/posthog/event_definitions/cli/parser.lua",

@@ -68,7 +68,7 @@ local function help(ctx, args, parser, state)
 end
 
 local function completion(ctx, args, parser)
-  ctx.out(parser["get_" .. args.shell .. "_complete"](parser))
+  ctx.out(require("posthog.event_definitions.cli.completion").script(parser, args.shell))
   return 0
 end
 

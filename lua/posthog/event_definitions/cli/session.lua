@@ -43,7 +43,9 @@ function session.unnamed_project(ctx, args)
 end
 
 --- A client from the flags and environment, or nil and the exit status. `destructive`: the
--- command deletes or hides, so the project must be explicit (session.unnamed_project).
+-- command deletes or hides, so the project must be explicit (session.unnamed_project). With
+-- POSTHOG_REDIS_URL (redis://[:password@]host[:port][/db]) the client's pacing windows live in
+-- that Redis, shared with every other client of the key (rate_limit.redis).
 -- The client is kept in ctx.client, which cli.main closes; ctx.host and ctx.project say where it points.
 function session.connect(ctx, args, destructive)
   local key = env_value(ctx, "POSTHOG_PERSONAL_API_KEY")
@@ -57,12 +59,17 @@ function session.connect(ctx, args, destructive)
   end
   local host, host_from = setting(ctx, args, "--host", "POSTHOG_HOST", evdefs.DEFAULTS.host)
   ctx.host, ctx.project = host, project
+  local redis = env_value(ctx, "POSTHOG_REDIS_URL")
   local client, err = evdefs.new {
     host = host, personal_api_key = key, project_id = project,
     ca_file = args.ca_file, insecure = args.insecure or nil,
+    rate_limit = redis and { redis = redis } or nil,
   }
   if not client then
     local detail = tostring(err.detail or "")
+    if detail:find("^rate_limit%.redis") then -- the variable, never its value (it may hold a password)
+      return nil, fail(ctx, "POSTHOG_REDIS_URL" .. detail:sub(#"rate_limit.redis" + 1))
+    end
     local given
     if detail:find("^host") and host_from then
       given = host_from .. " " .. quoted(host)
