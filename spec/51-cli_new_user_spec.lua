@@ -226,7 +226,7 @@ describe("posthog-evdefs, as a new user met it", function()
       assert.matches("complete .*posthog%-evdefs\ntag\n$", out)
       status, out = run { "completion", "zsh" }
       assert.are.equal(0, status)
-      assert.matches("^#compdef posthog%-evdefs\n", out)
+      assert.matches("^#compdef posthog%-evdefs[^\n]*\n", out)
       status, out = run { "completion", "fish" }
       assert.are.equal(0, status)
       assert.matches("complete %-c posthog%-evdefs", out)
