@@ -158,7 +158,7 @@ describe("posthog-evdefs interrupted or failing", function()
 
     it("a second SIGINT ends the program at once, with one line", function()
       local file = edited_snapshot()
-      slow_writes(30)
+      slow_writes(5) -- long enough to be in flight; gone before the next test resets
       local r = start { "apply", file }
       wait_for("requests in flight", function() return helpers.stats().inflight >= 8 end)
       send(r, "INT")
@@ -171,7 +171,7 @@ describe("posthog-evdefs interrupted or failing", function()
     end)
 
     it("a signal while nothing is being changed ends the program at once, with one line", function()
-      helpers.config { latency = 30 }
+      helpers.config { latency = 5 }
       local r = start { "list", "--all" }
       wait_for("a request in flight", function() return helpers.stats().inflight >= 1 end)
       send(r, "TERM")
