@@ -19,7 +19,7 @@ HEADERS     := $(wildcard src/*.h src/*/*.h)
 # The sans-IO core links yajl only; the libcurl driver links libcurl only. Both compile the
 # buffer and the header normalisation (hidden symbols, so each .so has its own copy). The
 # simdjson module (the decoder's faster parser, with its one C++ file) links simdjson only.
-CORE_SOURCES := src/core.c src/clock.c src/sha256.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
+CORE_SOURCES := src/core.c src/clock.c src/file.c src/sha256.c $(wildcard src/mem/*.c src/codec/*.c src/http/*.c)
 SIMD_SOURCES := $(wildcard src/simdjson/*.c)
 SIMD_CXX     := src/simdjson/json_simd.cpp
 CXXWARN      := -Wall -Wextra -std=c++17

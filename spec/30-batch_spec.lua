@@ -193,6 +193,28 @@ describe("bulk helpers", function()
     assert.equal(0, none.ok + none.failed)
   end)
 
+  it("names the definition of each result of a bulk helper: its id, and its name when a filter selected it", function()
+    create_many(3, "named")
+    create_many(1, "other")
+    local state = state_by_name()
+    for _, run in ipairs { -- delete last
+      function(opts) return client:bulk_verify({ search = "named" }, opts) end,
+      function(opts) return client:bulk_tag({ search = "named" }, "add", { "x" }, opts) end,
+      function(opts) return client:bulk_delete({ search = "named" }, opts) end,
+    } do
+      for _, opts in ipairs { { dry_run = true }, {} } do
+        local report = assert(run(opts))
+        for i, r in ipairs(report.results) do
+          local name = ("named_%04d"):format(i)
+          assert.same({ name, state[name].id }, { r.name, r.id })
+        end
+      end
+    end
+    local report = assert(client:bulk_hide({ state.other_0001.id, missing_id(3) }))
+    assert.same({ state.other_0001.id, missing_id(3) }, { report.results[1].id, report.results[2].id })
+    assert.is_nil(report.results[1].name)
+  end)
+
   it("bulk_hide hides each id and reports unknown ones at their positions", function()
     local ids = create_many(3, "hide")
     table.insert(ids, 2, missing_id(7))

@@ -238,9 +238,9 @@ describe("schema.snapshot", function()
     assert.equal(42, defs[1].owner)
     if math.type then
       assert.equal("integer", math.type(defs[1].owner))
-      local big = { { name = "e", counter = 9007199254740993 } }
+      local big = { { name = "e", action_id = 9007199254740993 } }
       local full = schema.snapshot(big, { full = true })
-      assert.is_truthy(full:find('"counter": 9007199254740993,', 1, true))
+      assert.is_truthy(full:find('"action_id": 9007199254740993,', 1, true))
       assert.equal(full, schema.snapshot(assert(schema.load(full)), { full = true }))
     end
   end)
@@ -327,6 +327,17 @@ describe("schema.load", function()
       { '{"$schema": "x", "definitions": {"a": 1}}', "decode", 'definitions["a"] is not an object' },
       { '{"$schema": "x", "definitions": {"a": {"x-posthog-hidden": 1}}}', "validation",
         "hidden must be a boolean" },
+      -- a misspelt or unknown field is refused, never ignored (issue 19: plan said "no changes")
+      { '{"version": 1, "definitions": [{"name": "a", "desciption": "x"}]}', "decode",
+        'definitions[1] ("a"): unknown field "desciption" (did you mean "description"?)' },
+      { '{"version": 1, "definitions": [{"name": "a", "Tags": ["x"], "colour": "red"}]}', "decode",
+        'definitions[1] ("a"): unknown field "Tags" (did you mean "tags"?)' },
+      { '{"version": 1, "definitions": [{"name": "a", "colour": "red"}]}', "decode",
+        'definitions[1] ("a"): unknown field "colour"' },
+      { '{"version": 1, "definitons": [], "definitions": []}', "decode",
+        'unknown key "definitons" (did you mean "definitions"?) in the snapshot' },
+      { '{"$schema": "x", "definitions": {"a": {"x-posthog-verfied": true}}}', "decode",
+        'definitions["a"]: unknown keyword "x-posthog-verfied" (did you mean "x-posthog-verified"?)' },
     }
     for _, case in ipairs(cases) do
       local defs, err = schema.load(case[1])
@@ -389,7 +400,8 @@ describe("schema.load of a CSV export", function()
 
   it("refuses what it cannot read, naming the row or column (decode or validation)", function()
     local cases = {
-      { "name,descripton\r\na,b\r\n", "decode", 'unknown column "descripton"' },
+      { "name,descripton\r\na,b\r\n", "decode", 'unknown column "descripton" (did you mean "description"?)' },
+      { "name,colour\r\na,b\r\n", "decode", 'unknown column "colour" (the columns are fields' },
       { "description\r\nx\r\n", "decode", "no name column" },
       { "name,name\r\na,b\r\n", "decode", 'column "name" appears twice' },
       { "name,description\r\na\r\n", "decode", "row 2 has 1 fields, the header 2" },

@@ -117,7 +117,12 @@ describe("README.md", function()
         end
         for _, step in ipairs(steps) do
           commands = commands + 1
-          local shell = step.command:gsub("^bin/posthog%-evdefs", program):gsub("^posthog%-evdefs", program)
+          local assignments, command = "", step.command -- VAR=value words first, as a shell takes them
+          while command:find("^%u[%w_]*=%S*%s") do
+            local assignment, rest = command:match("^(%S+%s+)(.*)$")
+            assignments, command = assignments .. assignment, rest
+          end
+          local shell = assignments .. command:gsub("^bin/posthog%-evdefs", program):gsub("^posthog%-evdefs", program)
           local expected = table.concat(step.shown, "\n") .. "\n"
           local prompt = expected:match("(Type yes to [^\n]-: )yes\n")
           local _, screen = T.tty("cd " .. quote(dir) .. " && " .. env_prefix() .. " " .. shell,

@@ -43,6 +43,7 @@ static const luaL_Reg functions[] = {
     { "normalize_tag", core_normalize_tag },
     { "monotonic", core_monotonic },
     { "sleep", core_sleep },
+    { "replace_file", core_replace_file },
     { "sha256", core_sha256 },
     { "id_set", core_id_set },
     { NULL, NULL }

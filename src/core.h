@@ -57,6 +57,7 @@ int core_parse_head(lua_State *L);      /* http/headers.c */
 int core_normalize_headers(lua_State *L);
 int core_monotonic(lua_State *L);       /* clock.c */
 int core_sleep(lua_State *L);
+int core_replace_file(lua_State *L);    /* file.c */
 int core_sha256(lua_State *L);
 int core_id_set(lua_State *L);          /* mem/id_set.c */
 

@@ -52,12 +52,13 @@ local function env_words(vars)
   return table.concat(words, " ")
 end
 
--- The shell command line of bin/posthog-evdefs with argv.
-local function command(argv, vars)
+--- The shell command line of bin/posthog-evdefs with argv, in the environment of a run.
+function M.command(argv, vars)
   local words = { env_words(vars), quote(M.LUA) .. " bin/posthog-evdefs" }
   for _, a in ipairs(argv) do words[#words + 1] = quote(a) end
   return table.concat(words, " ")
 end
+local command = M.command
 
 --- Runs `shell` (a command line) with stdin from /dev/null (or `input`); returns its exit
 -- status, stdout and stderr.

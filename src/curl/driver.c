@@ -125,12 +125,14 @@ static double monotonic_now(void)
 }
 
 /* driver:poll(timeout_seconds) -> array of { id, res } / { id, err }, possibly empty; waits up
-   to timeout for a transfer to finish, and returns at once when none is in flight */
+   to timeout for a transfer to finish, and returns at once when none is in flight, or early
+   (perhaps with nothing) when a trapped signal arrives (interrupt.c) */
 static int driver_poll(lua_State *L)
 {
     driver *d = to_driver(L);
     double timeout = luaL_optnumber(L, 2, 0), deadline = monotonic_now() + (timeout > 0 ? timeout : 0), left;
     CURLMcode mc;
+    struct curl_waitfd wakeup;
     int running;
 
     if (d == NULL)
@@ -144,9 +146,17 @@ static int driver_poll(lua_State *L)
         }
         if (d->finished != NULL || d->active == NULL || (left = deadline - monotonic_now()) <= 0)
             break;
-        mc = curl_multi_poll(d->multi, NULL, 0, left > 3600 ? 3600000 : (int)(left * 1000) + 1, NULL);
+        wakeup.fd = interrupt_fd();
+        wakeup.events = CURL_WAIT_POLLIN;
+        wakeup.revents = 0;
+        mc = curl_multi_poll(d->multi, wakeup.fd >= 0 ? &wakeup : NULL, wakeup.fd >= 0 ? 1 : 0,
+                             left > 3600 ? 3600000 : (int)(left * 1000) + 1, NULL);
         if (mc != CURLM_OK)
             return luaL_error(L, "driver:poll: %s", curl_multi_strerror(mc));
+        if (wakeup.revents != 0) { /* a signal: Lua looks at what it means */
+            interrupt_drain();
+            break;
+        }
     }
     deliver(L, d);
     return 1;
@@ -211,7 +221,8 @@ static void init_once(void)
 }
 
 /* require "posthog.event_definitions.transport.libcurl" -> { new = function, version = curl's
-   version string }; initialises libcurl once per process */
+   version string, and trap, untrap, caught, nap (interrupt.c) }; initialises libcurl once per
+   process */
 __attribute__((visibility("default"))) int luaopen_posthog_event_definitions_transport_libcurl(lua_State *L)
 {
     pthread_once(&once, init_once);
@@ -228,9 +239,10 @@ __attribute__((visibility("default"))) int luaopen_posthog_event_definitions_tra
     lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
 
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 6);
     lua_pushcfunction(L, driver_new);
     lua_setfield(L, -2, "new");
+    interrupt_register(L);
     lua_pushstring(L, curl_version());
     lua_setfield(L, -2, "version");
     return 1;

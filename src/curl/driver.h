@@ -64,4 +64,16 @@ void result_record(transfer *t, CURLcode rc);
    for the finished transfer t. Raises only when memory runs out. */
 void result_push(lua_State *L, transfer *t);
 
+/* ===== interrupt.c ===== */
+
+/* The read end of the pipe that a caught SIGINT or SIGTERM writes to, or -1 when none is
+   trapped: poll() it to wake up when one arrives. */
+int interrupt_fd(void);
+
+/* Empties that pipe. */
+void interrupt_drain(void);
+
+/* Adds trap, untrap, caught and nap to the module table on the top of the stack. */
+void interrupt_register(lua_State *L);
+
 #endif

@@ -12,11 +12,13 @@ local TUNING = options.TUNING
 
 local batch = {}
 
--- The report of a finished batch: counts over `results`.
-local function report_of(results)
-  local report = { ok = 0, failed = 0, results = results }
+-- The report of a finished batch: counts over `results` (failed counts those not started too),
+-- and `interrupted`, the signal that stopped it (or stopped the process before it).
+local function report_of(results, interrupted)
+  local report = { ok = 0, failed = 0, not_started = 0, results = results, interrupted = interrupted }
   for _, r in ipairs(results) do
     if r.ok then report.ok = report.ok + 1 else report.failed = report.failed + 1 end
+    if r.err and r.err.kind == "interrupted" then report.not_started = report.not_started + 1 end
   end
   return report
 end
@@ -31,7 +33,9 @@ end
 
 -- Runs prepared call specs (a false entry is already failed: results[i] is set) with at most
 -- `opts.concurrency` in flight; fills `results` and returns the report. Once a worker raises
--- (on_progress, say), no worker takes another spec.
+-- (on_progress, say), no worker takes another spec. Outside nginx SIGINT and SIGTERM are held
+-- meanwhile: once one comes, no spec is started (each is reported kind "interrupted"), those
+-- in flight finish, and the report names the signal.
 local function run_specs(p, specs, results, opts)
   local total = #specs
   local done, progress = 0, opts.on_progress
@@ -52,20 +56,28 @@ local function run_specs(p, specs, results, opts)
   end
   local taken = 0
   local function worker(ctx)
-    while not ctx.cancelled and taken < #pending do
+    while not ctx.cancelled and not (ctx.interrupted and ctx.interrupted()) and taken < #pending do
       taken = taken + 1
       local i = pending[taken]
       local value, err = p:send(specs[i], ctx)
       if value ~= nil then finished(i, { ok = true, value = value })
+      elseif err.kind == "interrupted" then results[i] = { ok = false, err = err }
       else finished(i, { ok = false, err = err }) end
     end
   end
-  if #pending > 0 then
-    local workers = {}
-    for w = 1, math.min(opts.concurrency, #pending) do workers[w] = worker end
-    p:concurrently(workers)
+  if #pending == 0 then return report_of(results) end
+  local workers = {}
+  for w = 1, math.min(opts.concurrency, #pending) do workers[w] = worker end
+  local release = p:hold_interrupts()
+  local ran, failure = pcall(p.concurrently, p, workers)
+  release()
+  if not ran then error(failure, 0) end
+  local signal = p:interrupted()
+  for t = taken + 1, #pending do
+    local i = pending[t]
+    results[i] = { ok = false, err = p:not_started(specs[i], signal or "an interrupt") }
   end
-  return report_of(results)
+  return report_of(results, signal)
 end
 
 -- Runs checked `opts` over `ops`: the report, or nil and a validation error for no ops.
@@ -116,13 +128,14 @@ local function selects_everything(p, filter)
 end
 
 -- The ids a helper works on: `ids_or_filter` is an array of ids, or `list` params selecting
--- them. Returns ids (possibly empty when a filter matched nothing) or nil, err. An empty table,
--- or a filter that selects every definition, is refused unless opts.all is true.
+-- them. Returns ids (possibly empty when a filter matched nothing) and, for a filter, the names
+-- of the definitions selected (names[i] of ids[i]); or nil, err. An empty table, or a filter that
+-- selects every definition, is refused unless opts.all is true.
 local function select(p, ids_or_filter, opts)
   if ids_or_filter[1] ~= nil then
     local ids, why = endpoints.checked_ids(ids_or_filter)
     if not ids then return nil, p:validation({ method = "POST" }, why) end
-    return ids
+    return ids, {}
   end
   if not opts.all then
     if next(ids_or_filter) == nil then
@@ -135,9 +148,21 @@ local function select(p, ids_or_filter, opts)
   end
   local defs, err = pager.all(p, ids_or_filter)
   if not defs then return nil, err end
-  local ids = {}
-  for i, def in ipairs(defs) do ids[i] = def.id end
-  return ids
+  local ids, names = {}, {}
+  for i, def in ipairs(defs) do ids[i], names[i] = def.id, def.name end
+  return ids, names
+end
+
+-- The report of a helper over `ids`: each result names its definition (result.id, and
+-- result.name when the selection gave it). A result shared by the ids of one request is copied.
+local function named(report, ids, names)
+  for i, r in ipairs(report.results) do
+    local own = {}
+    for k, v in pairs(r) do own[k] = v end
+    own.id, own.name = ids[i], names[i]
+    report.results[i] = own
+  end
+  return report
 end
 
 -- The report of a helper whose filter matched nothing.
@@ -155,12 +180,12 @@ end
 -- returns the op. Returns a batch report, or nil, err.
 function batch.each_id(p, ids_or_filter, opts, what, make)
   opts = checked(what, ids_or_filter, opts)
-  local ids, err = select(p, ids_or_filter, opts)
-  if not ids then return nil, err end
+  local ids, names = select(p, ids_or_filter, opts)
+  if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
   local ops = {}
   for i, id in ipairs(ids) do ops[i] = make(id) end
-  return run_ops(p, ops, opts)
+  return named(run_ops(p, ops, opts), ids, names)
 end
 
 -- Splits `list` into arrays of at most `size` items.
@@ -184,7 +209,7 @@ local function run_bulk(p, ids, size, path, body_of, opts)
   local progress = opts.on_progress
   local sub = { concurrency = opts.concurrency, dry_run = opts.dry_run, on_progress = progress and
     function(done, total) progress(math.floor(#ids * done / total), #ids) end }
-  run_specs(p, specs, chunk_results, sub)
+  local run = run_specs(p, specs, chunk_results, sub)
   local results = {}
   local index = 0
   for c, chunk in ipairs(id_chunks) do
@@ -204,18 +229,18 @@ local function run_bulk(p, ids, size, path, body_of, opts)
       else results[index] = by_id[id] or { ok = true, value = { id = id }, unchanged = true } end
     end
   end
-  return report_of(results)
+  return report_of(results, run.interrupted)
 end
 
 --- bulk_update_verified over the selection, 500 ids a request.
 function batch.verify(p, ids_or_filter, opts)
   opts = checked("bulk_verify", ids_or_filter, opts)
   local verified = opts.verified ~= false
-  local ids, err = select(p, ids_or_filter, opts)
-  if not ids then return nil, err end
+  local ids, names = select(p, ids_or_filter, opts)
+  if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
-  return run_bulk(p, ids, TUNING.bulk_max_ids, "bulk_update_verified/",
-    function(chunk) return { ids = chunk, verified = verified } end, opts)
+  return named(run_bulk(p, ids, TUNING.bulk_max_ids, "bulk_update_verified/",
+    function(chunk) return { ids = chunk, verified = verified } end, opts), ids, names)
 end
 
 -- Tags trimmed, lower-cased and de-duplicated, as PostHog stores them.
@@ -244,11 +269,12 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
     return nil, p:validation({ method = "POST" },
       "set with more than " .. TUNING.bulk_max_tags .. " tags cannot be split into requests")
   end
-  local ids, err = select(p, ids_or_filter, opts)
-  if not ids then return nil, err end
+  local ids, names = select(p, ids_or_filter, opts)
+  if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
-  local results
+  local results, interrupted
   local groups = #tags == 0 and { {} } or chunks(tags, TUNING.bulk_max_tags)
+  local release = not opts.dry_run and p:hold_interrupts() -- between groups too
   for g, group in ipairs(groups) do
     local size = math.min(TUNING.bulk_max_ids, math.floor(TUNING.bulk_max_changes / math.max(1, #group)))
     local group_opts = { concurrency = opts.concurrency, dry_run = opts.dry_run }
@@ -256,8 +282,13 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
       local before, total = (g - 1) * #ids, #groups * #ids
       group_opts.on_progress = function(done) opts.on_progress(before + done, total) end
     end
-    local r = run_bulk(p, ids, size, "bulk_update_tags/",
+    local ran, r = pcall(run_bulk, p, ids, size, "bulk_update_tags/",
       function(chunk) return { ids = chunk, action = action, tags = group } end, group_opts)
+    if not ran then
+      if release then release() end
+      error(r, 0)
+    end
+    interrupted = interrupted or r.interrupted
     if not results then results = r.results
     else
       for i, result in ipairs(r.results) do
@@ -265,7 +296,8 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
       end
     end
   end
-  return report_of(results)
+  if release then release() end
+  return named(report_of(results, interrupted), ids, names)
 end
 
 return batch

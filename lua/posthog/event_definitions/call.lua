@@ -78,6 +78,17 @@ function Pipeline:concurrently(workers)
   runtime.concurrently(self.options, self.cache, workers, self.now)
 end
 
+--- Catches SIGINT and SIGTERM outside nginx until the returned function is called (see
+-- runtime.hold_interrupts); runtime.interrupted, the signal caught, or nil.
+Pipeline.hold_interrupts = function(_, how) return runtime.hold_interrupts(how) end
+Pipeline.interrupted = function() return runtime.interrupted() end
+
+--- The error of an operation that was not started because the batch was interrupted by `signal`.
+function Pipeline:not_started(spec, signal)
+  return self:error { kind = "interrupted", detail = "not started, the batch was stopped by " .. signal,
+    method = spec.method, path = self:shown(spec.path), attempts = 0 }
+end
+
 -- A transport failure as an error table: a string becomes {kind = "transport", sent = true}.
 local function transport_failure(err)
   if type(err) == "table" then
@@ -164,12 +175,21 @@ local function resolve(p, spec, ctx, ambiguous)
   return spec.confirm(p, ctx)
 end
 
+-- The final error of `spec` from `err` of its last attempt (number `attempt`).
+function Pipeline:final(spec, err, attempt, ambiguous)
+  err.attempts, err.method, err.path = attempt, spec.method, self:shown(spec.path)
+  err.ambiguous = ambiguous or nil
+  err.sent, err.replayed = nil, nil
+  return self:error(err)
+end
+
 --- Runs the call `spec` with pacing and retries. Returns the decoded value, or nil, err.
--- `ctx` (optional) = {transport, sleep} replaces the pipeline's own, as a batch runner does.
--- An attempt that may have been applied (sent and no complete answer, or a write answered 2xx
--- with an unreadable body) makes the call ambiguous: a DELETE then
+-- `ctx` (optional) = {transport, sleep[, interrupted]} replaces the pipeline's own, as a batch
+-- runner does. An attempt that may have been applied (sent and no complete answer, or a write
+-- answered 2xx with an unreadable body) makes the call ambiguous: a DELETE then
 -- answered 404 has done its work; a spec with `confirm` is checked; what stays unknown comes
--- back with err.ambiguous = true.
+-- back with err.ambiguous = true. Once ctx.interrupted() names a signal, no attempt is started:
+-- a call not yet sent returns kind "interrupted", one that was returns its last error.
 function Pipeline:send(spec, ctx)
   local shown_path = self:shown(spec.path)
   local req, invalid = self:build(spec)
@@ -183,9 +203,20 @@ function Pipeline:send(spec, ctx)
     end
   end
   local o = self.options
-  local attempt, ambiguous = 0, false
+  local attempt, ambiguous, last = 0, false, nil
+  -- the error to return once interrupted: not started, or the last attempt's
+  local function halted()
+    local signal = ctx.interrupted and ctx.interrupted()
+    if not signal then return nil end
+    if last then return self:final(spec, last, attempt, ambiguous) end
+    return self:not_started(spec, signal)
+  end
   while true do
+    local halt = halted()
+    if halt then return nil, halt end
     local paced, wait, why = self:pace(ctx.sleep)
+    halt = paced and halted()
+    if halt then return nil, halt end
     if not paced then
       return nil, self:error { kind = "rate_limit", method = spec.method,
         path = shown_path, attempts = attempt, retry_after = wait and math.ceil(wait),
@@ -203,11 +234,9 @@ function Pipeline:send(spec, ctx)
     if not retryable or too_long or attempt > o.max_retries then
       local resolved = resolve(self, spec, ctx, ambiguous)
       if resolved then return resolved end
-      err.attempts, err.method, err.path = attempt, spec.method, shown_path
-      err.ambiguous = ambiguous or nil
-      err.sent, err.replayed = nil, nil
-      return nil, self:error(err)
+      return nil, self:final(spec, err, attempt, ambiguous)
     end
+    last = err
     ctx.sleep(retry.delay(attempt, err.retry_after, self.random))
   end
 end

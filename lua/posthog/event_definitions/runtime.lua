@@ -115,20 +115,77 @@ local function run_threads(ctx, workers)
   if failure then error(failure[1], 0) end
 end
 
+------------------------------------------------------------------------------------------------
+-- Interrupts: SIGINT and SIGTERM outside nginx (the C side is in the libcurl driver's module)
+------------------------------------------------------------------------------------------------
+
+-- The line the library writes when a second signal ends the process during a batch.
+local AGAIN = "posthog.event_definitions: interrupted again: exiting at once; operations in flight may "
+  .. "have been applied\n"
+
+local holds = {} -- what runtime.hold_interrupts asked, innermost last
+
+-- The signal functions of the libcurl driver's module.
+local function signals()
+  return require "posthog.event_definitions.transport.libcurl"
+end
+
+-- Puts the innermost hold in force, or the dispositions from before the first one.
+local function enforce_holds()
+  local top = holds[#holds]
+  if top then
+    signals().trap(top.at_once ~= nil, top.at_once or top.again)
+  else
+    signals().untrap()
+  end
+end
+
+--- Outside nginx, catches SIGINT and SIGTERM until the returned function is called (holds
+-- nest; the innermost decides). `how.at_once` (a line): the first signal writes it to stderr
+-- and ends the process (status 128 + the signal's number). Otherwise the first signal is only
+-- noted (runtime.interrupted says which, from then on) and a second one writes `how.again`
+-- (default: that of the hold around this one, else the library's line) and ends the process.
+-- Signals the process ignored from the start (a background job's SIGINT) stay ignored. Inside
+-- nginx nothing is caught, ever.
+function runtime.hold_interrupts(how)
+  if runtime.phase() then return function() end end
+  local below = holds[#holds]
+  local hold = { at_once = how and how.at_once, again = how and how.again or below and below.again or AGAIN }
+  holds[#holds + 1] = hold
+  enforce_holds()
+  return function()
+    for i = #holds, 1, -1 do
+      if holds[i] == hold then table.remove(holds, i) end
+    end
+    enforce_holds()
+  end
+end
+
+--- "SIGINT" or "SIGTERM" once one was caught by a hold of this process (it stays so), else nil.
+function runtime.interrupted()
+  if runtime.phase() or not package.loaded["posthog.event_definitions.transport.libcurl"] then return nil end
+  return signals().caught()
+end
+
 --- Runs `workers` (functions of a ctx) concurrently until all have returned: nginx light
 -- threads, coroutines over the libcurl multi driver, or one after the other (a blocking
 -- transport function, or a call that cannot be made: each worker then meets the config error).
 -- Workers stop taking new work once `ctx.cancelled` is set; when one raises, the others finish
--- what they have in flight and then the error propagates.
+-- what they have in flight and then the error propagates. Outside nginx, while interrupts are
+-- held, ctx.interrupted() says whether a signal came (then sleeps end early).
 function runtime.concurrently(o, cache, workers, now)
   local ctx = runtime.context(o, cache)
+  local interrupted = #holds > 0 and runtime.phase() == nil and runtime.interrupted or nil
   if ctx and ctx.runner == "threads" then
     ctx.cancelled = false
     run_threads(ctx, workers)
   elseif ctx and ctx.runner == "curl" then
-    cache.curl:run(workers, now, ctx.sleep)
+    local sleep = ctx.sleep
+    if interrupted and sleep == core.sleep then sleep = signals().nap end
+    cache.curl:run(workers, now, sleep, interrupted)
   else
     ctx = ctx or { cancelled = false }
+    ctx.interrupted = interrupted
     for _, worker in ipairs(workers) do worker(ctx) end
   end
 end

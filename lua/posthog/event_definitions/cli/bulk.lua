@@ -1,16 +1,19 @@
 --- The `bulk` subcommands: delete, hide, verify and tag the definitions selected by REFs or by
--- the list filters, through the library's bulk helpers (one report each). A filter that selects
--- every definition of the project is refused by the library unless --all-definitions (its
--- `opts.all`). `delete` and `hide` need an explicit project and change nothing without --yes,
+-- the list filters, through the library's bulk helpers. What a filter selects is read once
+-- (through the helper's dry run, which names each definition), shown (the terminal prompt, the
+-- dry run) and then acted on by id: a definition that appears after the preview is never
+-- touched. `delete` and `hide` need an explicit project and change nothing without --yes,
 -- except on a terminal, where they show the selection and ask; `verify` and `tag` ask on a
--- terminal too (unless --yes) and go on without one.
+-- terminal too (unless --yes) and go on without one. A filter that selects every definition of
+-- the project, or (delete, hide) more than half of them, needs --all-definitions.
 local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 local changes = require "posthog.event_definitions.cli.changes"
 local session = require "posthog.event_definitions.cli.session"
+local selection = require "posthog.event_definitions.cli.selection"
 local read = require "posthog.event_definitions.cli.read"
 
-local fail, usage_error = messages.fail, messages.usage_error
+local fail, note, usage_error = messages.fail, messages.note, messages.usage_error
 
 -- Each action: the helper call, the verb shown, whether it cannot be undone by the same tool.
 local ACTIONS = {
@@ -31,6 +34,7 @@ local ACTIONS = {
 local function filter_text(args)
   local words = {}
   local function add(flag, v) if v ~= nil then words[#words + 1] = flag .. (v == true and "" or " " .. v) end end
+  for _, n in ipairs(args.name or {}) do add("--name", n) end
   add("--search", args.search)
   add("--event-type", args.event_type)
   for _, t in ipairs(args.tag or {}) do add("--tag", t) end
@@ -40,7 +44,7 @@ local function filter_text(args)
 end
 
 -- The selection of a bulk command: {refs = …} or {filter = …}; or nil and the exit status.
-local function selection(ctx, args)
+local function selection_of(ctx, args)
   local refs = args.refs or args.id
   local filter = read.filter(args)
   if #refs > 0 and next(filter) ~= nil then
@@ -50,44 +54,37 @@ local function selection(ctx, args)
   if next(filter) ~= nil then return { filter = filter } end
   return nil, usage_error(ctx, "nothing selected: give REFs"
     .. (args.bulk_command == "tag" and " with --id" or "")
-    .. " or filters (--search, --event-type, --tag, --[no-]verified, --exclude-hidden)", ctx.command)
+    .. " or filters (--name, --search, --event-type, --tag, --[no-]verified, --exclude-hidden)", ctx.command)
 end
 
--- The lines shown before asking: the definitions of refs (labels), or how many the filter
--- selects (a dry run through the library, which also refuses a filter selecting everything);
--- or nil and the exit status.
-local function preview(ctx, client, args, action, selected, labels)
-  local head = "This would " .. action.verb .. " in project " .. tostring(ctx.project) .. ":"
-  local lines = { head }
-  if labels then
-    for i, label in ipairs(labels) do
-      local def = not label.name and client:get(label.id)
-      lines[i + 1] = "  " .. (label.name or def and def.name or "(not found)") .. "  " .. label.id
-    end
-    return lines
-  end
-  local report, err = action.run(client, selected, { dry_run = true, all = args.all_definitions or nil }, args)
-  if not report then return nil, err end
-  lines[1] = string.format("%s %s selects %d definition%s of project %s; this would %s %s.", filter_text(args),
-    args.all_definitions and "(--all-definitions)" or "", #report.results, #report.results == 1 and "" or "s",
-    tostring(ctx.project), action.verb, #report.results == 1 and "it" or "them")
-  lines[1] = lines[1]:gsub("  +", " ")
-  return lines
-end
-
--- The hint after a refused filter: --all-definitions, when the library refused a whole project.
-local function whole_project_hint(ctx, args, err)
-  local detail = type(err) == "table" and type(err.detail) == "string" and err.detail:lower() or ""
-  if not args.all_definitions and err.kind == "validation"
-    and (detail:find("all = true", 1, true) or detail:find("every definition", 1, true)) then
-    messages.print_hint(ctx, filter_text(args) .. " selects every definition of the project; add "
-      .. "--all-definitions if that is what you mean")
-  end
+-- The definitions `filter` selects, guarded (every definition, or most for delete and hide,
+-- needs --all-definitions), and the helper's dry run over them; or nil and the exit status.
+-- PostHog's counts are compared first, so that a refused filter costs two requests, not a walk.
+local function by_filter(ctx, client, args, action, filter)
+  if ctx.isatty(2) then note(ctx, "selecting the definitions " .. filter_text(args) .. "…") end
+  local whole, status = selection.project_size(ctx, client)
+  if not whole then return nil, status end
+  local choice = { what = filter_text(args), verb = "selects", most = action.destructive,
+    every = "PostHog ignores filters such as --event-type all; narrow the filter" }
+  local query = { limit = 1 }
+  for k, v in pairs(filter) do query[k] = v end
+  local counted, err = client:list(query)
+  if not counted then return nil, fail(ctx, err) end
+  local refusal = selection.guard(ctx, args, counted.count, whole, choice)
+  if refusal then return nil, refusal end
+  local preview
+  preview, err = action.run(client, filter, { dry_run = true, all = true }, args)
+  if not preview then return nil, fail(ctx, err) end
+  local targets = {}
+  for i, r in ipairs(preview.results) do targets[i] = { id = r.id, name = r.name } end
+  refusal = selection.guard(ctx, args, #targets, math.max(whole, #targets), choice)
+  if refusal then return nil, refusal end
+  return targets, preview
 end
 
 local function bulk(ctx, args)
   local action = ACTIONS[args.bulk_command]
-  local selected, status = selection(ctx, args)
+  local selected, status = selection_of(ctx, args)
   if not selected then return status end
   local what = action.verb .. " the selected definitions"
   if action.destructive then
@@ -97,33 +94,37 @@ local function bulk(ctx, args)
   local client
   client, status = session.connect(ctx, args, action.destructive)
   if not client then return status end
-  local target, labels = selected.filter, nil
+  local targets, preview
   if selected.refs then
-    target, labels = session.ids(ctx, client, selected.refs)
-    if not target then return labels end
-    for _, label in ipairs(labels) do label.op = action.verb end
+    targets, status = selection.by_refs(ctx, client, selected.refs)
+  else
+    targets, preview = by_filter(ctx, client, args, action, selected.filter)
+    status = preview
   end
-  if selected.filter and ctx.isatty(2) then
-    messages.note(ctx, "selecting the definitions " .. filter_text(args) .. "…")
+  if not targets then return status end
+  if #targets == 0 then
+    note(ctx, "no definitions matched")
+    return changes.report(ctx, { ok = 0, failed = 0, results = {} })
   end
-  if not args.yes and not args.dry_run and ctx.isatty(0) then
-    local lines, err = preview(ctx, client, args, action, target, labels)
-    if not lines then
-      status = fail(ctx, err)
-      whole_project_hint(ctx, args, err)
-      return status
-    end
-    local refusal = session.confirm(ctx, args, what, function() return lines end)
-    if refusal then return refusal end
+  local ids, labels = {}, {}
+  for i, t in ipairs(targets) do ids[i], labels[i] = t.id, { op = action.verb, id = t.id, name = t.name } end
+  local head = string.format("This would %s %d definition%s of project %s:", action.verb, #targets,
+    #targets == 1 and "" or "s", tostring(ctx.project))
+  if args.dry_run and not preview then
+    local err
+    preview, err = action.run(client, ids, { dry_run = true }, args)
+    if not preview then return fail(ctx, err) end
   end
-  local opts = { dry_run = args.dry_run, all = args.all_definitions or nil, on_progress = output.progress(ctx) }
-  local report, err = action.run(client, target, opts, args)
-  if not report then
-    status = fail(ctx, err)
-    whole_project_hint(ctx, args, err)
-    return status
-  end
-  return changes.report(ctx, report, labels)
+  if args.dry_run then return changes.dry_run(ctx, preview, labels, head) end
+  local refusal = (action.destructive or ctx.isatty(0)) and session.confirm(ctx, args, what, function()
+    local lines = { head }
+    for _, line in ipairs(selection.lines(ctx, targets)) do lines[#lines + 1] = line end
+    return lines
+  end)
+  if refusal then return refusal end
+  local report, err = action.run(client, ids, { on_progress = output.progress(ctx) }, args)
+  if not report then return fail(ctx, err) end
+  return changes.report(ctx, report, labels, "run the command again with --dry-run to see what is left")
 end
 
 --- `bulk delete|hide|verify|tag …`: handler(ctx, args) -> exit status.

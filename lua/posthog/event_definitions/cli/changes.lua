@@ -2,12 +2,15 @@
 -- every field it changes, then `Plan: N to create, N to update, N to delete.`), the report of a
 -- batch that ran (one line per operation, or JSON), and the requests of a dry run.
 local core = require "posthog.event_definitions.core"
+local util = require "posthog.event_definitions.schema.util"
 local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
+local selection_lines = require("posthog.event_definitions.cli.selection").lines
 
 local concat, format, sort = table.concat, string.format, table.sort
 local array, paint, render, text = output.array, output.paint, output.render, output.text
 local diagnostic, note = messages.diagnostic, messages.note
+local csv_field = util.csv_field
 
 local changes = {}
 
@@ -84,61 +87,123 @@ function changes.plan(ctx, plan, current)
   ctx.out(concat(lines, "\n") .. "\n")
 end
 
--- What a report's result i is about: its label fields (op, name, id) as one text.
-local function label_text(label, result, i)
-  if label then return (label.op and label.op .. " " or "") .. text(label.name or label.id) end
-  local value = result.value
-  if type(value) == "table" and (value.name or value.id) then return text(value.name or value.id) end
-  return "#" .. i
+-- What result i of a report is about: {op, name, id}, from its label (labels[i], optional:
+-- {op, name, id}), else from the result itself (a bulk helper names each) or its value.
+local function about(labels, result, i)
+  local label, value = labels and labels[i] or {}, type(result.value) == "table" and result.value or {}
+  return { op = label.op, name = label.name or result.name or value.name,
+    id = label.id or result.id or value.id }
 end
 
--- Prints a dry run's requests (each distinct one once: a bulk chunk serves many ids) and its
--- failures; returns the exit status.
-local function print_dry_run(ctx, report, labels)
-  local seen, requests, lines = {}, {}, {}
+-- What became of a result: "ok", "not started" (the batch was interrupted first), "ambiguous"
+-- (it may have been applied) or "failed".
+local function outcome(result)
+  if result.ok then return "ok" end
+  if result.err and result.err.kind == "interrupted" then return "not started" end
+  if result.err and result.err.ambiguous then return "ambiguous" end
+  return "failed"
+end
+
+local OUTCOME_COLOR = { ok = "green", failed = "red", ambiguous = "yellow", ["not started"] = "dim" }
+
+--- Prints a dry run's requests (each distinct one once: a bulk chunk serves many ids) and its
+-- failures; returns the exit status. labels[i] (optional) = {op, name, id} of operation i; with
+-- `head` (the line that introduces them), the definitions it would change come first, one line
+-- each with name and id. With --format json, each request lists the definitions it acts on.
+function changes.dry_run(ctx, report, labels, head)
+  local seen, requests, lines, targets = {}, {}, {}, {}
   for i, r in ipairs(report.results) do
+    local def = about(labels, r, i)
     if not r.ok then
-      messages.fail(ctx, label_text(labels and labels[i], r, i) .. ": " .. diagnostic(r.err))
-    elseif r.request and not seen[r.request] then
-      seen[r.request] = true
+      messages.fail(ctx, text(def.name or def.id or ("#" .. i)) .. ": " .. diagnostic(r.err))
+    elseif r.request then
       local q = r.request
-      requests[#requests + 1] = { method = q.method, path = q.path, body = q.body and core.decode(q.body) }
-      lines[#lines + 1] = { q.method, text(q.path), q.body or "" }
+      if not seen[q] then
+        seen[q] = { method = q.method, path = q.path, body = q.body and core.decode(q.body) }
+        requests[#requests + 1] = seen[q]
+        lines[#lines + 1] = { q.method, text(q.path), q.body or "" }
+      end
+      if def.id or def.name then
+        seen[q].definitions = seen[q].definitions or array {}
+        seen[q].definitions[#seen[q].definitions + 1] = { id = def.id, name = def.name }
+        targets[#targets + 1] = def
+      end
     end
   end
   if ctx.format == "json" then
     ctx.out(core.encode(array(requests)) .. "\n")
   else
+    if head and #targets > 0 then
+      ctx.out(head .. "\n" .. concat(selection_lines(ctx, targets), "\n") .. "\n")
+    end
     ctx.out(render(ctx, lines))
     note(ctx, "dry run: nothing was sent")
   end
   return report.failed > 0 and 1 or 0
 end
-changes.dry_run = print_dry_run
 
---- Prints a batch report (one result per line, or JSON); returns the exit status (1 when any
--- operation failed). labels[i] (optional) = {op, name, id} of operation i.
-function changes.report(ctx, report, labels)
-  if report.results[1] and report.results[1].dry_run then return print_dry_run(ctx, report, labels) end
-  if #report.results == 0 then note(ctx, "no definitions matched") end
+-- The counts of a report by outcome.
+local function tally(report)
+  local n = { ok = 0, failed = 0, ambiguous = 0, ["not started"] = 0 }
+  for _, r in ipairs(report.results) do
+    local o = outcome(r)
+    n[o] = n[o] + 1
+  end
+  return n
+end
+
+-- The one-line summary after the rows: "3 ok, 1 failed (1 ambiguous: …), 4 not started".
+local function summary(n)
+  local failed = n.failed + n.ambiguous
+  return format("%d ok, %d failed", n.ok, failed)
+    .. (n.ambiguous > 0 and format(" (%d ambiguous: may have been applied)", n.ambiguous) or "")
+    .. (n["not started"] > 0 and format(", %d not started", n["not started"]) or "")
+end
+
+local EXIT_OF_SIGNAL = { SIGINT = 130, SIGTERM = 143 }
+
+--- Prints a batch report: one row per operation (its outcome, op, name, id and error) as a
+-- table, JSON or CSV; returns the exit status: 1 when any operation failed; 130 or 143 when the
+-- batch was interrupted by SIGINT or SIGTERM (then a line on stderr counts what was done and
+-- what was not, and says `again`: how to see what is left). labels[i] (optional) = {op, name,
+-- id} of operation i; a dry run is printed by changes.dry_run (with `head`).
+function changes.report(ctx, report, labels, again, head)
+  if report.results[1] and report.results[1].dry_run then return changes.dry_run(ctx, report, labels, head) end
+  output.end_progress(ctx)
+  local n = tally(report)
   if ctx.format == "json" then
     local results = {}
     for i, r in ipairs(report.results) do
-      local out = { ok = r.ok, value = r.value, unchanged = r.unchanged }
-      for k, v in pairs(labels and labels[i] or {}) do out[k] = v end
+      local out = about(labels, r, i)
+      out.ok, out.value, out.unchanged = r.ok, r.value, r.unchanged
       if r.err then
-        out.error = { message = diagnostic(r.err), kind = r.err.kind, status = r.err.status }
+        out.error = { message = diagnostic(r.err), kind = r.err.kind, status = r.err.status,
+          ambiguous = r.err.ambiguous }
       end
       results[i] = out
     end
-    ctx.out(core.encode { ok = report.ok, failed = report.failed, results = array(results) } .. "\n")
+    ctx.out(core.encode { ok = report.ok, failed = report.failed, not_started = n["not started"],
+      interrupted = report.interrupted, results = array(results) } .. "\n")
+  elseif ctx.format == "csv" then
+    local rows = { "result,op,name,id,error" }
+    for i, r in ipairs(report.results) do
+      local def = about(labels, r, i)
+      local o = outcome(r)
+      local cells = { o, def.op or "", def.name or "", def.id or "", o ~= "not started" and r.err and diagnostic(r.err)
+        or "" }
+      for c, cell in ipairs(cells) do cells[c] = csv_field(cell) end
+      rows[#rows + 1] = concat(cells, ",")
+    end
+    ctx.out(concat(rows, "\r\n") .. "\r\n")
   else
     local rows, colors = {}, {}
     for i, r in ipairs(report.results) do
-      rows[i] = { r.ok and "ok" or "FAILED", label_text(labels and labels[i], r, i), r.err and diagnostic(r.err) or "" }
-      colors[i] = { r.ok and "green" or "red" }
+      local def, o = about(labels, r, i), outcome(r)
+      rows[i] = { o == "ok" and "ok" or o:upper(), def.op or "", text(def.name or ""), def.id or "",
+        o ~= "not started" and r.err and diagnostic(r.err) or "" }
+      colors[i] = { OUTCOME_COLOR[o] }
     end
-    ctx.out(render(ctx, rows, colors) .. format("%d ok, %d failed\n", report.ok, report.failed))
+    ctx.out(render(ctx, rows, colors) .. summary(n) .. "\n")
   end
   local hinted = {}
   for _, r in ipairs(report.results) do
@@ -147,6 +212,12 @@ function changes.report(ctx, report, labels)
       hinted[h] = true
       messages.print_hint(ctx, h)
     end
+  end
+  if report.interrupted then
+    ctx.err(format("posthog-evdefs: interrupted (%s): %d done, %d failed, %d ambiguous, %d not started; %s\n",
+      report.interrupted, n.ok, n.failed, n.ambiguous, n["not started"], again or "run plan again to see what is "
+      .. "left"))
+    return EXIT_OF_SIGNAL[report.interrupted] or 130
   end
   return report.failed > 0 and 1 or 0
 end

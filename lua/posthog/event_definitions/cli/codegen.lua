@@ -49,9 +49,16 @@ local function codegen(ctx, args)
     ctx.out(format("%s is up to date (schema_hash %s)\n", args.out, lock.schema_hash))
     return 0
   end
+  -- the code first, its lock last: a lock never vouches for code that was not written
   local ok, msg = write_file(args.out, code.content or "")
-  if ok then ok, msg = write_file(lock_path, lock_text(args.lang, code)) end
-  if not ok then return fail(ctx, "cannot write " .. msg) end
+  if not ok then
+    return fail(ctx, "cannot write " .. msg .. "; " .. args.out .. " and its lock were left as they were")
+  end
+  ok, msg = write_file(lock_path, lock_text(args.lang, code))
+  if not ok then
+    return fail(ctx, "wrote " .. args.out .. " but cannot write its lock " .. msg .. "; codegen --check reports "
+      .. "drift until codegen succeeds")
+  end
   note(ctx, format("wrote %s (%s events) and %s", args.out, text(code.event_count or "?"), lock_path))
   return 0
 end

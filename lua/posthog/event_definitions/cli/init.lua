@@ -19,6 +19,7 @@
 -- read (list, get, metrics, stale), write (create, update, delete), bulk, schema (export, plan,
 -- apply) and codegen.
 local evdefs = require "posthog.event_definitions"
+local runtime = require "posthog.event_definitions.runtime"
 local command_line = require "posthog.event_definitions.cli.parser"
 local messages = require "posthog.event_definitions.cli.messages"
 
@@ -30,10 +31,12 @@ for _, part in ipairs { "read", "write", "bulk", "schema", "codegen" } do
   for name, handler in pairs(require("posthog.event_definitions.cli." .. part)) do commands[name] = handler end
 end
 
--- Commands whose output is definitions, the only ones --format csv applies to (not dry runs);
--- commands that write files in a format of their own, which --format does not touch; and
--- commands that print text unless --format json.
-local CSV_COMMANDS = { list = true, get = true, stale = true, create = true, update = true }
+-- Commands whose output is definitions or a report of changes (a row per definition), the only
+-- ones --format csv applies to (not dry runs); commands that write files in a format of their
+-- own, which --format does not touch; and commands that print text unless --format json (or
+-- csv, for apply's report).
+local CSV_COMMANDS = { list = true, get = true, stale = true, create = true, update = true, delete = true,
+  bulk = true, apply = true }
 local OWN_FORMAT = { export = true, codegen = true }
 local TEXT_UNLESS_JSON = { plan = true, apply = true }
 
@@ -65,26 +68,13 @@ local function help(ctx, args, parser, state)
 end
 
 local function completion(ctx, args, parser)
-  ctx.out(parser["get_" .. args.shell .. "_complete"](parser))
+  ctx.out(require("posthog.event_definitions.cli.completion").script(parser, args.shell))
   return 0
 end
 
---- Runs the command line `argv` (an array of strings, without the program name) and returns the
--- exit status 0, 1, 2 or 3. `env` (optional): `stdout(s)`, `stderr(s)`, `getenv(name)`,
--- `isatty(fd)`, `readline()` replace io.stdout, io.stderr, os.getenv, the terminal test and
--- io.stdin's next line.
-function cli.main(argv, env)
-  env = env or {}
-  local ctx = {
-    out = env.stdout or function(s) io.stdout:write(s) end,
-    err = env.stderr or function(s) io.stderr:write(s) end,
-    getenv = env.getenv or os.getenv,
-    isatty = remembered(env.isatty or isatty),
-    readline = env.readline or function() return io.stdin:read("*l") end,
-  }
+-- Runs the command line `plain` in `ctx`; returns the exit status.
+local function run(ctx, plain)
   local parser, state = command_line.build()
-  local plain = {}
-  for i = 1, #argv do plain[i] = argv[i] end
   local ran, parsed, args = pcall(parser.pparse, parser, plain)
   if state.version then
     ctx.out("posthog-evdefs " .. evdefs.VERSION .. "\n")
@@ -100,18 +90,64 @@ function cli.main(argv, env)
   if args.command == "help" then return help(ctx, args, parser, state) end
   if args.command == "completion" then return completion(ctx, args, parser) end
   if args.format == "csv" and not OWN_FORMAT[args.command] and (not CSV_COMMANDS[args.command] or args.dry_run) then
-    return messages.usage_error(ctx, "--format csv is for definitions: list, get, stale, create and update",
-      ctx.command)
+    return messages.usage_error(ctx, "--format csv is for definitions and reports: list, get, stale, create, "
+      .. "update, delete, bulk and apply (not with --dry-run)", ctx.command)
   end
   ctx.quiet = args.quiet
   ctx.color = not args.no_color and (ctx.getenv("NO_COLOR") or "") == "" and ctx.isatty(1)
   if TEXT_UNLESS_JSON[args.command] then
-    ctx.format = args.format == "json" and "json" or "table"
+    ctx.format = (args.format == "json" or args.format == "csv") and args.format or "table"
   else
     ctx.format = args.format or (ctx.isatty(1) and "table" or "json")
   end
-  local status = commands[args.command](ctx, args)
-  if ctx.client then ctx.client:close() end
+  return commands[args.command](ctx, args)
+end
+
+-- What an unexpected error leaves for the report: its message and the traceback.
+local function caught(e)
+  return { message = e, traceback = debug.traceback(tostring(e), 2) }
+end
+
+--- Runs the command line `argv` (an array of strings, without the program name) and returns the
+-- exit status 0, 1, 2 or 3. `env` (optional): `stdout(s)`, `stderr(s)`, `getenv(name)`,
+-- `isatty(fd)`, `readline()` replace io.stdout, io.stderr, os.getenv, the terminal test and
+-- io.stdin's next line. An unexpected error (a defect) is one line with the version and where to
+-- report it, status 1; with --debug anywhere in argv, its traceback follows. SIGINT and SIGTERM
+-- are caught meanwhile: one that comes while nothing is being changed ends the program at once
+-- with one line (status 130 or 143); one that comes during a batch (apply, bulk, delete) lets
+-- the requests in flight finish and the report says what was done and what was not (a second
+-- one ends the program at once).
+function cli.main(argv, env)
+  env = env or {}
+  local unwritten -- why stdout refused what was written to it (a full disk, say)
+  local ctx = {
+    out = env.stdout or function(s)
+      local ok, why = io.stdout:write(s)
+      if not ok then unwritten = unwritten or why end
+    end,
+    err = env.stderr or function(s) io.stderr:write(s) end,
+    getenv = env.getenv or os.getenv,
+    isatty = remembered(env.isatty or isatty),
+    readline = env.readline or function() return io.stdin:read("*l") end,
+    flush = env.stdout and function() end or function() io.stdout:flush() end,
+  }
+  local plain, debugging = {}, false
+  for i = 1, #argv do
+    plain[i] = argv[i]
+    if argv[i] == "--debug" then debugging = true end
+  end
+  local release = runtime.hold_interrupts(messages.INTERRUPTED)
+  local ok, status = xpcall(function() return run(ctx, plain) end, caught)
+  release()
+  if ctx.client then pcall(ctx.client.close, ctx.client) end
+  if not ok then return messages.internal_error(ctx, status.message, debugging and status.traceback) end
+  if not env.stdout then
+    local flushed, why = io.stdout:flush()
+    unwritten = unwritten or (not flushed and why)
+  end
+  if unwritten then -- output cut short must not pass for the whole
+    return messages.fail(ctx, "cannot write the output: " .. tostring(unwritten))
+  end
   return status
 end
 

@@ -5,12 +5,26 @@
 -- that does not answer or whose certificate is not trusted, a deployment without the Enterprise
 -- package. The key never appears: the library
 -- scrubs it from its errors, and nothing here prints it.
+local errors = require "posthog.event_definitions.errors"
+
 local messages = {}
 
 local PROGRAM = "posthog-evdefs"
+local ISSUES = "https://github.com/posthog-event-definitions/posthog-event-definitions/issues"
 local LIBRARY = "posthog.event_definitions: "
 
 local US, EU = "https://us.posthog.com", "https://eu.posthog.com"
+
+--- What a SIGINT or SIGTERM prints when it ends the program at once (runtime.hold_interrupts):
+-- while nothing is being changed, and when it comes again during a batch. WRITING: while one
+-- request that changes a definition is in flight.
+messages.INTERRUPTED = {
+  at_once = PROGRAM .. ": interrupted; nothing was changed in PostHog\n",
+  again = PROGRAM .. ": interrupted again: stopped at once; requests in flight may have been applied "
+    .. "(plan, or the command with --dry-run, shows what is left)\n",
+}
+messages.WRITING = { at_once = PROGRAM .. ": interrupted while the change was being sent; it may have been "
+  .. "applied (get shows the definition)\n" }
 
 --- A message or an error table as one line without the library's own prefix.
 function messages.diagnostic(message)
@@ -94,6 +108,25 @@ function messages.usage_error(ctx, message, command)
   ctx.err(PROGRAM .. ": " .. message .. "\n" .. command:get_usage() .. "\n"
     .. "Run with --help for more.\n")
   return 2
+end
+
+--- Reports an unexpected error (a defect of the program, or of the library under it): one line
+-- with the version and where to report it, then `traceback` (the --debug flag) when given; the
+-- key scrubbed from both. A Lua interpreter's own "interrupted!" (a Ctrl-C that came before the
+-- program could catch it) is one line "interrupted" instead, status 130. Returns the exit status.
+function messages.internal_error(ctx, message, traceback)
+  local key = ctx.getenv("POSTHOG_PERSONAL_API_KEY")
+  local function clean(s) return errors.scrub(tostring(s), key ~= "" and key or nil) end
+  local line = clean(message):gsub("%c", " ")
+  if line:find("interrupted!$") then
+    ctx.err(PROGRAM .. ": interrupted\n")
+    return 130
+  end
+  local version = require("posthog.event_definitions").VERSION
+  ctx.err(string.format("%s: internal error (posthog-evdefs %s): %s; please report it at %s%s\n", PROGRAM,
+    version, line, ISSUES, traceback and "" or " (--debug shows the traceback)"))
+  if traceback then ctx.err(clean(traceback) .. "\n") end
+  return 1
 end
 
 messages.hint = hint

@@ -124,7 +124,14 @@ function output.progress(ctx)
     local filled = math.floor(30 * done / total)
     ctx.err(format("\r[%s%s] %d/%d", ("#"):rep(filled), ("-"):rep(30 - filled), done, total)
       .. (done >= total and "\n" or ""))
+    ctx.bar_open = done < total
   end
+end
+
+--- Ends a progress bar that stopped short (an interrupted batch), so that what follows starts a line.
+function output.end_progress(ctx)
+  if ctx.bar_open then ctx.err("\n") end
+  ctx.bar_open = false
 end
 
 --- A counter for a read that takes many requests when stderr shows progress, else nil:

@@ -19,6 +19,11 @@ local function non_negative(s)
   return n
 end
 
+local function non_empty(s)
+  if s == "" then return nil, "a name must not be empty" end
+  return s
+end
+
 local REF = "A definition's UUID or its event name."
 
 -- The parser and the state its --help and --version flags report to.
@@ -46,6 +51,8 @@ local function build_parser()
   end
   -- The list filters, which also select the definitions of a bulk command.
   local function filters(command)
+    command:option("--name", "The definition named N, exactly (repeat: any of them)."):argname("N"):count("*")
+      :convert(non_empty)
     command:option("--search", "Definitions whose name contains S."):argname("S")
     command:option("--event-type", "event_custom or event_posthog (all and action_event select "
       .. "every event)."):argname("T")
@@ -77,6 +84,7 @@ local function build_parser()
   parser:flag("--insecure", "Do not verify the server's TLS certificate.")
   parser:flag("-q --quiet", "No progress and no notices (errors still print).")
   parser:flag("--no-color", "No colour, even on a terminal.")
+  parser:flag("--debug", "On an unexpected error (a defect to report), also print the Lua traceback.")
   parser:flag("--version", "Print the version and exit."):action(function()
     state.version = true
     error("version requested", 0)
@@ -137,6 +145,7 @@ local function build_parser()
   local apply = sub(parser, "apply", "Print the plan of FILE and run it as one batch (deletions ask first).")
   apply:argument("file", "Desired state: a snapshot, JSON Schema or CSV export.")
   apply:flag("--delete-missing", "Also delete definitions missing from FILE (needs an explicit project).")
+  apply:flag("--all-definitions", "Allow a plan that deletes every definition of the project, or more than half.")
   dry_run(apply, "Do not ask before deleting.")
 
   local bulk = sub(parser, "bulk", "Act on many definitions: by REFs (--id for tag), or by the list filters.")
@@ -150,7 +159,8 @@ local function build_parser()
     local command = sub(bulk, name, actions[name][1])
     command:argument("refs", REF):args("*"):argname("REF")
     filters(command)
-    command:flag("--all-definitions", "Allow filters that select every definition of the project.")
+    command:flag("--all-definitions", "Allow filters that select every definition of the project"
+      .. (name == "verify" and "." or ", or more than half."))
     if name == "verify" then command:flag("--unverify", "Mark not verified instead.") end
     dry_run(command, actions[name][2])
   end

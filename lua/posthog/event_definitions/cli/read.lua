@@ -7,11 +7,12 @@ local connect, fail, note = session.connect, messages.fail, messages.note
 
 local read = {}
 
---- The list params of the filter flags (--search, --event-type, --tag, --[no-]verified,
+--- The list params of the filter flags (--name, --search, --event-type, --tag, --[no-]verified,
 -- --exclude-hidden); `extra` (optional) adds to them.
 function read.filter(args, extra)
   local params = { search = args.search, event_type = args.event_type, verified = args.verified,
     exclude_hidden = args.exclude_hidden or nil }
+  if args.name and #args.name > 0 then params.names = output.array(args.name) end
   if args.tag and #args.tag > 0 then params.tags = output.array(args.tag) end
   for k, v in pairs(extra or {}) do params[k] = v end
   return params

@@ -8,6 +8,7 @@ local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 local changes = require "posthog.event_definitions.cli.changes"
 local session = require "posthog.event_definitions.cli.session"
+local selection = require "posthog.event_definitions.cli.selection"
 
 local connect, fail, note = session.connect, messages.fail, messages.note
 
@@ -31,7 +32,7 @@ function commands.export(ctx, args)
     return 0
   end
   local ok, msg = session.write_file(args.out, content)
-  if not ok then return fail(ctx, "cannot write " .. msg) end
+  if not ok then return fail(ctx, "cannot write " .. msg .. "; " .. args.out .. " was left as it was") end
   note(ctx, string.format("wrote %d definitions to %s", #defs, args.out))
   return 0
 end
@@ -62,12 +63,14 @@ end
 -- and the exit status. On a deployment without the Enterprise package, the fields it does not
 -- take are left out of the plan, with a note.
 local function plan_of(ctx, args, deletes)
-  local client, status = connect(ctx, args, deletes)
-  if not client then return nil, status end
+  local refusal = deletes and session.unnamed_project(ctx, args)
+  if refusal then return nil, refusal end
   local content, msg = session.read_file(args.file)
   if not content then return nil, fail(ctx, "cannot read " .. msg) end
   local desired, err = schema.load(content)
   if not desired then return nil, fail(ctx, messages.diagnostic(err) .. " (in " .. args.file .. ")") end
+  local client, status = connect(ctx, args, deletes)
+  if not client then return nil, status end
   local current
   current, err = session.all(ctx, client)
   if not current then return nil, fail(ctx, err) end
@@ -78,7 +81,7 @@ local function plan_of(ctx, args, deletes)
   if #plan.skipped > 0 then note_skipped(ctx, plan.skipped) end
   local by_name = {}
   for _, def in ipairs(current) do by_name[def.name] = def end
-  return client, plan, by_name
+  return client, plan, by_name, current
 end
 
 function commands.plan(ctx, args)
@@ -90,26 +93,30 @@ function commands.plan(ctx, args)
 end
 
 function commands.apply(ctx, args)
-  local client, plan, current = plan_of(ctx, args, args.delete_missing)
+  local client, plan, current, current_list = plan_of(ctx, args, args.delete_missing)
   if not client then return plan end
-  if ctx.format == "json" and #plan.ops == 0 then
-    ctx.out('{"failed":0,"ok":0,"results":[]}\n')
-  elseif ctx.format ~= "json" then
+  if ctx.format == "table" then
     changes.plan(ctx, plan, current)
+    ctx.flush() -- the plan stays on record, whatever happens to the batch
   end
   if #plan.ops == 0 then
+    if ctx.format ~= "table" then changes.report(ctx, { ok = 0, failed = 0, results = {} }) end
     note(ctx, "no changes: the project matches " .. args.file)
     return 0
   end
   local _, _, deletes = changes.counts(plan)
   if deletes > 0 then
+    local refusal = selection.guard(ctx, args, deletes, #current_list, { what = "this plan", verb = "deletes",
+      most = true, every = args.file .. " may be empty or cut short" })
+    if refusal then return refusal end
     local what = "apply this plan, which deletes " .. deletes .. " definition" .. (deletes == 1 and "" or "s")
-    local refusal = session.confirm(ctx, args, what)
+    refusal = session.confirm(ctx, args, what)
     if refusal then return refusal end
   end
   local report, err = client:batch(plan.ops, { dry_run = args.dry_run, on_progress = output.progress(ctx) })
   if not report then return fail(ctx, err) end
-  if ctx.format ~= "json" then ctx.out("\n") end
+  output.end_progress(ctx)
+  if ctx.format == "table" then ctx.out("\n") end
   return changes.report(ctx, report, plan.ops)
 end
 

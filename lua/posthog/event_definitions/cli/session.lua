@@ -43,7 +43,9 @@ function session.unnamed_project(ctx, args)
 end
 
 --- A client from the flags and environment, or nil and the exit status. `destructive`: the
--- command deletes or hides, so the project must be explicit (session.unnamed_project).
+-- command deletes or hides, so the project must be explicit (session.unnamed_project). With
+-- POSTHOG_REDIS_URL (redis://[:password@]host[:port][/db]) the client's pacing windows live in
+-- that Redis, shared with every other client of the key (rate_limit.redis).
 -- The client is kept in ctx.client, which cli.main closes; ctx.host and ctx.project say where it points.
 function session.connect(ctx, args, destructive)
   local key = env_value(ctx, "POSTHOG_PERSONAL_API_KEY")
@@ -57,12 +59,17 @@ function session.connect(ctx, args, destructive)
   end
   local host, host_from = setting(ctx, args, "--host", "POSTHOG_HOST", evdefs.DEFAULTS.host)
   ctx.host, ctx.project = host, project
+  local redis = env_value(ctx, "POSTHOG_REDIS_URL")
   local client, err = evdefs.new {
     host = host, personal_api_key = key, project_id = project,
     ca_file = args.ca_file, insecure = args.insecure or nil,
+    rate_limit = redis and { redis = redis } or nil,
   }
   if not client then
     local detail = tostring(err.detail or "")
+    if detail:find("^rate_limit%.redis") then -- the variable, never its value (it may hold a password)
+      return nil, fail(ctx, "POSTHOG_REDIS_URL" .. detail:sub(#"rate_limit.redis" + 1))
+    end
     local given
     if detail:find("^host") and host_from then
       given = host_from .. " " .. quoted(host)
@@ -96,23 +103,6 @@ function session.definition(ctx, client, ref)
   if session.is_uuid(ref) then def, err = client:get(ref) else def, err = client:by_name(ref) end
   if not def then return nil, not_found(ctx, ref, err) end
   return def
-end
-
---- The ids of refs (UUIDs as given, names looked up with by_name), and labels {id, name} for
--- each (name nil for a UUID); or nil and the exit status.
-function session.ids(ctx, client, refs)
-  local ids, labels = {}, {}
-  for i, ref in ipairs(refs) do
-    if ref == "" then return nil, fail(ctx, "REF must be a UUID or an event name, not empty") end
-    if session.is_uuid(ref) then
-      ids[i], labels[i] = ref, { id = ref }
-    else
-      local def, err = client:by_name(ref)
-      if not def then return nil, not_found(ctx, ref, err) end
-      ids[i], labels[i] = def.id, { id = def.id, name = def.name }
-    end
-  end
-  return ids, labels
 end
 
 --- Every definition matching params, or nil, err. When stderr shows progress, the pages are
@@ -155,23 +145,19 @@ function session.confirm(ctx, args, what, lines)
   return fail(ctx, "not confirmed; nothing was changed")
 end
 
---- The content of the file at path, or nil and the message.
+--- The content of the file at path, or nil and the message ("<path>: <why>").
 function session.read_file(path)
   local f, msg = io.open(path, "rb")
   if not f then return nil, msg end
-  local content = f:read("*a")
+  local content, why = f:read("*a")
   f:close()
+  if not content then return nil, path .. ": " .. tostring(why or "cannot be read") end
   return content
 end
 
---- Writes content to the file at path: true, or nil and the message.
-function session.write_file(path, content)
-  local f, msg = io.open(path, "wb")
-  if not f then return nil, msg end
-  local ok, werr = f:write(content)
-  f:close()
-  if not ok then return nil, werr end
-  return true
-end
+--- Replaces the file at path by content, whole or not at all (core.replace_file: a temporary
+-- file in the same directory, every write and the close checked, synced, renamed over it): true,
+-- or nil and the message "<path>: <reason>", path left as it was.
+session.write_file = core.replace_file
 
 return session

@@ -1,10 +1,12 @@
 --- The subcommands that change one definition or a few: create, update, delete. Each is
 -- handler(ctx, args) -> exit status; --dry-run prints the requests and sends nothing.
 local core = require "posthog.event_definitions.core"
+local runtime = require "posthog.event_definitions.runtime"
 local output = require "posthog.event_definitions.cli.output"
 local messages = require "posthog.event_definitions.cli.messages"
 local changes = require "posthog.event_definitions.cli.changes"
 local session = require "posthog.event_definitions.cli.session"
+local selection = require "posthog.event_definitions.cli.selection"
 
 local connect, fail, array = session.connect, messages.fail, output.array
 
@@ -18,7 +20,9 @@ local function write_one(ctx, args, client, op)
     return changes.dry_run(ctx, report)
   end
   local value, err
+  local release = runtime.hold_interrupts(messages.WRITING)
   if op.op == "create" then value, err = client:create(op.fields) else value, err = client:update(op.id, op.fields) end
+  release()
   if not value then return fail(ctx, err) end
   output.object(ctx, value)
   return 0
@@ -78,32 +82,33 @@ function write.update(ctx, args)
   return write_one(ctx, args, client, { op = "update", id = id, fields = fields })
 end
 
---- Deletes every definition given as one batch, once confirmed (--yes, or "yes" on a terminal).
+--- Deletes the definitions given (each once, however often it is named) as one batch, once
+-- confirmed (--yes, or "yes" on a terminal after the definitions were shown by name and id);
+-- the report names each.
 function write.delete(ctx, args)
   local what = "delete " .. (#args.refs == 1 and "1 definition" or #args.refs .. " definitions")
   local refusal = session.unnamed_project(ctx, args) or session.refused(ctx, args, what)
   if refusal then return refusal end
   local client, status = connect(ctx, args, true)
   if not client then return status end
-  local ids, labels = session.ids(ctx, client, args.refs)
-  if not ids then return labels end
+  local targets
+  targets, status = selection.by_refs(ctx, client, args.refs)
+  if not targets then return status end
+  what = "delete " .. (#targets == 1 and "1 definition" or #targets .. " definitions")
   refusal = session.confirm(ctx, args, what, function()
     local lines = { "This deletes from project " .. tostring(ctx.project) .. ":" }
-    for i, label in ipairs(labels) do
-      local def = not label.name and client:get(label.id)
-      lines[i + 1] = "  " .. (label.name or def and def.name or "(not found)") .. "  " .. label.id
-    end
+    for _, line in ipairs(selection.lines(ctx, targets)) do lines[#lines + 1] = line end
     return lines
   end)
   if refusal then return refusal end
-  local ops = {}
-  for i, id in ipairs(ids) do
-    ops[i] = { op = "delete", id = id }
-    labels[i].op = "delete"
+  local ops, labels = {}, {}
+  for i, t in ipairs(targets) do
+    ops[i], labels[i] = { op = "delete", id = t.id }, { op = "delete", id = t.id, name = t.name }
   end
   local report, err = client:batch(ops, { dry_run = args.dry_run, on_progress = output.progress(ctx) })
   if not report then return fail(ctx, err) end
-  return changes.report(ctx, report, labels)
+  return changes.report(ctx, report, labels, "run the command again with --dry-run to see what is left",
+    "This would delete from project " .. tostring(ctx.project) .. ":")
 end
 
 return write

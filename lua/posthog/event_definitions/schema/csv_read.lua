@@ -10,9 +10,12 @@
 -- JSON (`["core","pii"]`, `[]` for none). An empty cell means "not given" (the field is left as
 -- it is), never "clear". The owner column holds a user id; an owner given as an email (what the
 -- export writes when PostHog sent one) cannot be sent to PostHog, which takes ids, so it counts
--- as not given. Rows whose cells are all empty are skipped.
+-- as not given. Rows whose cells are all empty are skipped. A cell that schema.csv neutralised
+-- (a single quote before =, +, -, @, a tab or a CR, after any other single quotes) loses that one
+-- quote again.
 local core = require "posthog.event_definitions.core"
 local shape = require "posthog.event_definitions.schema.shape"
+local util = require "posthog.event_definitions.schema.util"
 
 local encode = core.encode
 
@@ -101,8 +104,11 @@ return function(text)
   for c, column in ipairs(header) do
     local f = shape.field[column]
     if not f then
-      return nil, "decode", "not a CSV export: unknown column " .. encode(column) .. " (the columns are fields "
-        .. "of a definition, e.g. name,description,tags,verified,hidden)"
+      local names = {}
+      for i, known in ipairs(core.fields) do names[i] = known.name end
+      local suggestion = util.did_you_mean(column, names)
+      return nil, "decode", "not a CSV export: unknown column " .. encode(column) .. (suggestion ~= "" and suggestion
+        or " (the columns are fields of a definition, e.g. name,description,tags,verified,hidden)")
     end
     if seen[column] then return nil, "decode", "column " .. encode(column) .. " appears twice" end
     seen[column] = true
@@ -117,6 +123,7 @@ return function(text)
       return nil, "decode", "row " .. r .. " has " .. #row .. " fields, the header " .. #header
     end
     for c, cell in ipairs(row) do
+      if cell:find("^'+[=+%-@\t\r]") then cell = cell:sub(2) end -- neutralised by schema.csv
       if cell ~= "" then
         empty = false
         local f = fields[c]

@@ -11,6 +11,28 @@ local csv_read = require "posthog.event_definitions.schema.csv_read"
 local null = core.null
 local fail, encode = util.fail, util.encode
 
+-- Every field name of a definition, and the keys of a snapshot document: what else a snapshot
+-- holds is a misspelling (or a field of a newer PostHog than this library knows), refused as
+-- an unknown CSV column is, so that a typo never leaves a field unplanned.
+local FIELD_NAMES = {}
+for _, f in ipairs(core.fields) do FIELD_NAMES[#FIELD_NAMES + 1] = f.name end
+local DOCUMENT_KEYS = { "version", "definitions", "$schema" }
+local X_KEYWORDS = {}
+for i, name in ipairs(FIELD_NAMES) do X_KEYWORDS[i] = "x-posthog-" .. name:gsub("_", "-") end
+
+-- nil when every key of `t` is in `known` (an array), else the message naming the first
+-- unknown one (in bytewise order) with the known name it is nearest to.
+local function unknown_key(t, known, what)
+  local allowed, unknown = {}, {}
+  for _, k in ipairs(known) do allowed[k] = true end
+  for k in pairs(t) do
+    if not allowed[k] then unknown[#unknown + 1] = tostring(k) end
+  end
+  if #unknown == 0 then return nil end
+  table.sort(unknown, util.byte_less)
+  return "unknown " .. what .. " " .. encode(unknown[1]) .. util.did_you_mean(unknown[1], known)
+end
+
 -- nil when def has a name and writable fields the C shape accepts (null is always allowed: it
 -- means "clear"), else the error kind and the message.
 local function check_definition(def, where)
@@ -49,9 +71,19 @@ local function from_snapshot(doc)
   if doc.version ~= 1 then
     return nil, "decode", "unsupported snapshot version " .. version_text(doc.version) .. ", expected 1"
   end
+  local unknown = unknown_key(doc, DOCUMENT_KEYS, "key")
+  if unknown then return nil, "decode", unknown .. " in the snapshot" end
   local list = doc.definitions
   if not util.is_json_array(list) then return nil, "decode", "definitions must be an array" end
-  return checked(list, function(i) return "definitions[" .. i .. "]" end)
+  local function where(i) return "definitions[" .. i .. "]" end
+  for i = 1, #list do
+    unknown = util.is_object(list[i]) and unknown_key(list[i], FIELD_NAMES, "field")
+    if unknown then
+      local name = type(list[i].name) == "string" and " (" .. encode(list[i].name) .. ")" or ""
+      return nil, "decode", where(i) .. name .. ": " .. unknown
+    end
+  end
+  return checked(list, where)
 end
 
 -- The definitions of a CSV export, or nil, the error kind and the message.
@@ -73,7 +105,13 @@ local function from_json_schema(doc)
     if not util.is_object(sub) then return nil, "decode", where .. " is not an object" end
     local def = { name = name, description = sub.description }
     for k, v in pairs(sub) do
-      if k:sub(1, 10) == "x-posthog-" then def[k:sub(11):gsub("%-", "_")] = v end
+      if k:sub(1, 10) == "x-posthog-" then
+        local field = k:sub(11):gsub("%-", "_")
+        if not shape.field[field] then
+          return nil, "decode", where .. ": unknown keyword " .. encode(k) .. util.did_you_mean(k, X_KEYWORDS)
+        end
+        def[field] = v
+      end
     end
     local kind, message = check_definition(def, where)
     if kind then return nil, kind, message end

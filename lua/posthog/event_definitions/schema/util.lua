@@ -45,6 +45,47 @@ function util.cell_text(v)
   return util.encode(v)
 end
 
+-- The edit distance (insertions, deletions, substitutions, swaps of neighbours) between a and b.
+local function distance(a, b)
+  local previous, row = {}, {}
+  for j = 0, #b do row[j] = j end
+  for i = 1, #a do
+    local before
+    before, previous, row = previous, row, { [0] = i }
+    for j = 1, #b do
+      local cost = byte(a, i) == byte(b, j) and 0 or 1
+      row[j] = math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+      if i > 1 and j > 1 and byte(a, i) == byte(b, j - 1) and byte(a, i - 1) == byte(b, j) then
+        row[j] = math.min(row[j], before[j - 2] + 1)
+      end
+    end
+  end
+  return row[#b]
+end
+
+--- " (did you mean \"<candidate>\"?)" for the candidate nearest to `word` when it is near enough
+-- to be a misspelling of it (at most a third of its letters changed), else "".
+function util.did_you_mean(word, candidates)
+  local best, best_distance
+  for _, candidate in ipairs(candidates) do
+    local d = distance(word:lower(), candidate:lower())
+    if d <= math.max(1, math.floor(#candidate / 3)) and (not best_distance or d < best_distance) then
+      best, best_distance = candidate, d
+    end
+  end
+  return best and " (did you mean " .. util.encode(best) .. "?)" or ""
+end
+
+--- A CSV cell as written: neutralised when a spreadsheet would run it as a formula (it begins
+-- with =, +, -, @, a tab or a carriage return, after any single quotes: a quote is put before
+-- it, as OWASP recommends; the reader takes exactly one away again), then quoted (RFC 4180)
+-- when it holds a comma, a quote or a line break.
+function util.csv_field(s)
+  if s:find("^'*[=+%-@\t\r]") then s = "'" .. s end
+  if s:find('[,"\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
 --- Bytewise string order (Lua's `<` follows the locale's collation).
 function util.byte_less(a, b)
   if a == b then return false end

@@ -67,8 +67,9 @@ function curl:schedule(state, now, sleep)
   end
   local t, later, earliest = now(), {}, nil
   local woken
+  local stopping = state.interrupted and state.interrupted() -- a sleep ends early
   for _, s in ipairs(state.sleepers) do
-    if s.wake <= t and not woken then
+    if (s.wake <= t or stopping) and not woken then
       woken = s.co
     else
       later[#later + 1] = s
@@ -89,11 +90,13 @@ end
 -- until `s` seconds have passed. `now` and `sleep` are the client's clock and idle sleep.
 -- A worker that raises sets `ctx.cancelled` (the others start nothing new); the others finish
 -- what they have in flight, then the error propagates. Should the driver itself raise, every
--- transfer in flight is removed first, so the driver is left empty either way.
-function curl:run(workers, now, sleep)
-  local state = { waiting = {}, sleepers = {}, alive = #workers }
+-- transfer in flight is removed first, so the driver is left empty either way. With
+-- `interrupted` (a function, also ctx.interrupted), every sleep ends as soon as it returns true.
+function curl:run(workers, now, sleep, interrupted)
+  local state = { waiting = {}, sleepers = {}, alive = #workers, interrupted = interrupted }
   local failure
   local ctx = {
+    interrupted = interrupted,
     cancelled = false,
     transport = function(req) return coroutine.yield("request", self:start(req)) end,
     sleep = function(seconds) coroutine.yield("sleep", seconds) end,
