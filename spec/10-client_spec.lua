@@ -34,6 +34,26 @@ describe("evdefs.new", function()
     assert.matches("^%d+%.%d+%.%d+$", evdefs.VERSION)
   end)
 
+  it("hands out its defaults as a copy: changing evdefs.DEFAULTS changes no later client", function()
+    local defaults = evdefs.DEFAULTS
+    defaults.timeout, defaults.max_retries, defaults.host = 0.001, 0, "http://127.0.0.1:9"
+    defaults.rate_limit.per_minute = 1
+    assert.equal(30, evdefs.DEFAULTS.timeout)
+    assert.equal(480, evdefs.DEFAULTS.rate_limit.per_minute)
+    local requests, slept = {}, {}
+    local client = assert(evdefs.new { personal_api_key = "phx_defaults_spec", project_id = 7,
+      random = function() return 0.5 end, sleep = function(s) slept[#slept + 1] = s end,
+      transport = function(req)
+        requests[#requests + 1] = req
+        return { status = 503, headers = {}, body = "" }
+      end })
+    local _, err = client:get(ID)
+    assert.equal(4, err.attempts) -- max_retries is still 3
+    assert.equal(30, requests[1].timeout)
+    if not os.getenv("POSTHOG_HOST") then assert.matches("^https://us%.posthog%.com/", requests[1].url) end
+    for _, s in ipairs(slept) do assert.is_true(s < 30, "slept " .. s) end -- backoff only, no pacing wait
+  end)
+
   it("refuses a missing key, a non-http host and a bad project id as config errors", function()
     local cases = {
       { { personal_api_key = "" }, "personal_api_key is required" },
