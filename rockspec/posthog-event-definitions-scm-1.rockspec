@@ -81,6 +81,7 @@ build = {
         "src/codec/json_decode.c",
         "src/codec/json_encode.c",
         "src/codec/json_number.c",
+        "src/codec/json_text.c",
         "src/codec/scan.c",
         "src/codec/shape.c",
         "src/codec/tags.c",

@@ -35,6 +35,7 @@ static void init_once(void)
 static const luaL_Reg functions[] = {
     { "encode", core_encode },
     { "decode", core_decode },
+    { "json_parser", core_json_parser },
     { "scan_events", core_scan_events },
     { "scan_props", core_scan_props },
     { "build_request", core_build_request },

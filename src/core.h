@@ -48,6 +48,7 @@ int core_fail(lua_State *L, const char *kind, const char *detail);
 
 int core_encode(lua_State *L);          /* codec/json_encode.c */
 int core_decode(lua_State *L);          /* codec/json_decode.c */
+int core_json_parser(lua_State *L);
 int core_scan_events(lua_State *L);     /* codec/scan.c */
 int core_scan_props(lua_State *L);
 int core_push_fields(lua_State *L);     /* codec/fields.c */

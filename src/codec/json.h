@@ -36,6 +36,19 @@ int json_parse_int64(const char *s, size_t len, long long *out);
    (raises when memory runs out). */
 double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratch);
 
+/* ===== json_text.c ===== */
+
+/* The 1-based line and column (in characters) of the byte at pos of text. */
+void json_text_position(const char *text, size_t pos, size_t *line, size_t *column);
+
+/* The offset of the opening quote of the string token of text that ends (closing quote
+   included) at end. */
+size_t json_string_start(const char *text, size_t end);
+
+/* The first \u escape of a surrogate without its pair in the len bytes at raw (a string token
+   as written, quotes excluded), or NULL. */
+const char *json_unpaired_surrogate(const char *raw, size_t len);
+
 /* ===== json_decode.c ===== */
 
 /* Decodes text checked against shape (with the registered parser first, if any; see
