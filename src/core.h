@@ -10,6 +10,10 @@
 #include "mem/guard.h"
 #include "codec/shape.h"
 
+/* Everything declared below stays inside the module that compiles it, whatever the build
+   flags (LuaRocks passes none): only luaopen_* functions are exported. */
+#pragma GCC visibility push(hidden)
+
 /* ===== Shared state ===== */
 
 /* Upvalues of every function of the module table (see core.c). */
@@ -82,5 +86,7 @@ void tags_init(void);
    white space as Python's str.strip() sees it) or "is longer than 255 characters" (code points,
    once trimmed); NULL when it is fine. */
 const char *tag_problem(const char *tag, size_t len);
+
+#pragma GCC visibility pop
 
 #endif

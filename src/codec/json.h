@@ -8,6 +8,9 @@
 
 #include "core.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 /* ===== json_encode.c ===== */
 
 /* Appends the JSON text of the value at idx to g->out, validated against shape (ANY or
@@ -64,5 +67,7 @@ int json_decode_yajl(lua_State *L);
 /* Sets funcs so that yajl allocates from arena a (the guard's), which frees everything at once on
    any raise whatever state yajl was left in. */
 void json_yajl_funcs(yajl_alloc_funcs *funcs, arena *a);
+
+#pragma GCC visibility pop
 
 #endif

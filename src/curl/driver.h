@@ -10,6 +10,9 @@
 #include "compat.h"
 #include "mem/buffer.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 #define POOL_MAX 16       /* idle easy handles kept for reuse */
 #define HEAD_MAX 65536    /* the largest response head taken (libcurl's own limits are 100 KB a
                              line and 300 KB in all, reported as out of memory and retried) */
@@ -63,5 +66,7 @@ void result_record(transfer *t, CURLcode rc);
 /* Pushes { id, res = {status, headers, body} } or { id, err = {kind, sent, detail[, retryable]} }
    for the finished transfer t. Raises only when memory runs out. */
 void result_push(lua_State *L, transfer *t);
+
+#pragma GCC visibility pop
 
 #endif
