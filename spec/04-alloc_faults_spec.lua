@@ -10,7 +10,7 @@ local core = require "posthog.event_definitions.core"
 local faults = require "alloc_faults"
 require "posthog.event_definitions.simdjson"
 
-local PARSER_KEY = "posthog.event_definitions.parser" -- the registry field of the parser
+local PARSER_KEY = "posthog.event_definitions.parser.2" -- the registry field of the parser
 
 local MAX_RUNS = 400 -- per operation: every allocation up to here, then a sample of the rest
 

@@ -404,3 +404,19 @@ describe("pacing", function()
     assert.same({ 0, 1 }, clock.slept)
   end)
 end)
+
+describe("the JSON parser", function()
+  local run_child = require "spec.support.child"
+
+  it("is simdjson when its module is installed, yajl without it, and json_parser() says which", function()
+    assert.equal("simdjson", evdefs.json_parser()) -- the facade loaded it (outside nginx)
+    -- a machine without the rock posthog-event-definitions-simdjson: its require fails
+    assert.equal(0, run_child([[
+      package.preload["posthog.event_definitions.simdjson"] = function() error("module not installed") end
+      local e = require "posthog.event_definitions"
+      assert(e.json_parser() == "yajl", e.json_parser())
+      local v = require("posthog.event_definitions.core").decode([=[{"a":"\ud83d\ude00","a":[1]}]=])
+      assert(v.a[1] == 1)
+      os.exit(0)]]))
+  end)
+end)

@@ -17,8 +17,10 @@ extern "C" {
 
 #pragma GCC visibility push(hidden)
 
-/* The registry field that holds the registered parser (a light userdata: a json_parser *). */
-#define JSON_PARSER_KEY "posthog.event_definitions.parser"
+/* The registry field that holds the registered parser (a light userdata: a json_parser *). Its
+   number is the version of this interface: a module built against another one registers
+   under another name, and the core decodes with yajl alone. */
+#define JSON_PARSER_KEY "posthog.event_definitions.parser.2"
 
 typedef enum json_event_type {
     JSON_EVENT_NULL,

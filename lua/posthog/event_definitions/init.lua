@@ -33,6 +33,13 @@ setmetatable(evdefs, { __index = function(_, name)
   if name == "DEFAULTS" then return copy(options.DEFAULTS) end
 end })
 
+--- The JSON parser that decodes answers first in this Lua state: "simdjson" (outside nginx, when
+-- the rock posthog-event-definitions-simdjson is installed) or "yajl" (always there; it also
+-- reads whatever simdjson refuses, so answers never depend on which runs).
+function evdefs.json_parser()
+  return core.json_parser()
+end
+
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
 local Client = {}
