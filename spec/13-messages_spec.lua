@@ -2,7 +2,7 @@
 -- and the hint for a TLS URL whose server speaks plain HTTP. posthog-evdefs runs as a real
 -- process against the fake PostHog server.
 local evdefs = require "posthog.event_definitions"
-local errors = require "posthog.event_definitions.errors"
+local messages = require "posthog.event_definitions.cli.messages"
 local T = require "spec.support.cli"
 
 describe("a password in a host URL", function()
@@ -23,14 +23,14 @@ describe("a password in a host URL", function()
     end
   end)
 
-  it("is shown as *** in the library's errors", function()
+  it("is refused by the library without being echoed; the program hides any URL's user info", function()
     local client, err = evdefs.new { host = host, personal_api_key = "phx_messages_spec" }
     assert.is_nil(client)
     assert.equal("config", err.kind)
-    local made = errors.new({ kind = "transport", detail = "could not reach " .. host .. "/api/" })
-    assert.is_nil(tostring(made):find("s3cr3t", 1, true))
-    assert.truthy(tostring(made):find("http://***@127.0.0.1", 1, true), tostring(made))
-    assert.equal("owner@example.com 'a:b@c'", errors.hide_userinfo("owner@example.com 'a:b@c'"))
+    assert.is_nil(tostring(err):find("s3cr3t", 1, true))
+    assert.equal("could not reach http://***@127.0.0.1:1/api/ (\"***@h\")",
+      messages.hide_userinfo("could not reach http://ada:s3cr3t@127.0.0.1:1/api/ (\"ada:s3cr3t@h\")"))
+    assert.equal("owner@example.com 'a:b@c'", messages.hide_userinfo("owner@example.com 'a:b@c'"))
   end)
 end)
 

@@ -1,8 +1,7 @@
 --- The one error table of the library: `kind` says what failed, the other fields say where and why.
 -- Every error the client returns goes through `errors.new`, which scrubs the personal API key out of
--- every string field, so no message, log line or field can carry it, hides the user info of URLs
--- (a password typed into a host), and escapes control characters, so that `tostring(err)` is
--- always one line (a server cannot inject log lines).
+-- every string field, so no message, log line or field can carry it, and escapes control
+-- characters, so that `tostring(err)` is always one line (a server cannot inject log lines).
 local errors = {}
 
 local Error = {}
@@ -41,15 +40,6 @@ function errors.scrub(s, secret)
   return table.concat(out)
 end
 
---- `s` with the user info of every URL in it shown as "***": "http://user:secret@host" becomes
--- "http://***@host", and so does a "user:secret@host" that lacks its scheme, at the start or
--- quoted ("\"user:secret@host\"").
-function errors.hide_userinfo(s)
-  s = s:gsub("(%a[%w+.-]*://)[^%s/?#\"]*@", "%1***@")
-  s = s:gsub("^[^%s/?#\":]+:[^%s/?#\"]*@", "***@")
-  return (s:gsub("\"[^%s/?#\":]+:[^%s/?#\"]*@", "\"***@"))
-end
-
 local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
 -- `s` with every control character written as an escape ("\n", "\x1b", …).
@@ -58,11 +48,10 @@ local function escape_controls(s)
 end
 
 --- Makes an error table from `fields` (kind, status, detail, …): `secret` is scrubbed from its
--- strings, the user info of URLs in them hidden (hide_userinfo) and control characters in them
--- escaped.
+-- strings and control characters in them are escaped.
 function errors.new(fields, secret)
   for k, v in pairs(fields) do
-    if type(v) == "string" then fields[k] = escape_controls(errors.hide_userinfo(errors.scrub(v, secret))) end
+    if type(v) == "string" then fields[k] = escape_controls(errors.scrub(v, secret)) end
   end
   return setmetatable(fields, Error)
 end

@@ -5,8 +5,6 @@
 -- that does not answer, speaks plain HTTP to an https:// URL or whose certificate is not trusted,
 -- a deployment without the Enterprise package. The key never appears: the library
 -- scrubs it from its errors, and nothing here prints it.
-local errors = require "posthog.event_definitions.errors"
-
 local messages = {}
 
 local PROGRAM = "posthog-evdefs"
@@ -14,10 +12,20 @@ local LIBRARY = "posthog.event_definitions: "
 
 local US, EU = "https://us.posthog.com", "https://eu.posthog.com"
 
+--- `s` with the user info of every URL in it shown as "***": "http://user:secret@host" becomes
+-- "http://***@host", and so does a "user:secret@host" that lacks its scheme, at the start or
+-- quoted ("\"user:secret@host\"").
+function messages.hide_userinfo(s)
+  s = s:gsub("(%a[%w+.-]*://)[^%s/?#\"]*@", "%1***@")
+  s = s:gsub("^[^%s/?#\":]+:[^%s/?#\"]*@", "***@")
+  return (s:gsub("\"[^%s/?#\":]+:[^%s/?#\"]*@", "\"***@"))
+end
+local hide_userinfo = messages.hide_userinfo
+
 --- A message or an error table as one line without the library's own prefix, the user info
 -- of any URL in it shown as "***" (a password typed into --host or POSTHOG_HOST).
 function messages.diagnostic(message)
-  message = errors.hide_userinfo(tostring(message))
+  message = hide_userinfo(tostring(message))
   if message:sub(1, #LIBRARY) == LIBRARY then return message:sub(#LIBRARY + 1) end
   return message
 end
@@ -87,18 +95,18 @@ end
 
 --- Prints "posthog-evdefs: hint: <text>" on stderr.
 function messages.print_hint(ctx, text)
-  ctx.err(PROGRAM .. ": hint: " .. errors.hide_userinfo(text) .. "\n")
+  ctx.err(PROGRAM .. ": hint: " .. hide_userinfo(text) .. "\n")
 end
 
 --- Prints a notice on stderr unless --quiet.
 function messages.note(ctx, message)
   if ctx.quiet then return end
-  ctx.err(PROGRAM .. ": " .. errors.hide_userinfo(message) .. "\n")
+  ctx.err(PROGRAM .. ": " .. hide_userinfo(message) .. "\n")
 end
 
 --- Prints a usage error with the usage of `command` (an argparse command); returns 2.
 function messages.usage_error(ctx, message, command)
-  ctx.err(PROGRAM .. ": " .. errors.hide_userinfo(message) .. "\n" .. command:get_usage() .. "\n"
+  ctx.err(PROGRAM .. ": " .. hide_userinfo(message) .. "\n" .. command:get_usage() .. "\n"
     .. "Run with --help for more.\n")
   return 2
 end
