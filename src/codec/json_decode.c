@@ -350,18 +350,6 @@ static int fail_at(decoder *d, const char *what, size_t pos)
     return 0;
 }
 
-/* Whether yajl's decoding of a string may hide an unpaired surrogate escape: it writes '?'
-   for a lone high one, and a 4-byte sequence for a high one before any \u escape. */
-static int may_hide_surrogates(const unsigned char *s, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        if (s[i] == '?' || s[i] >= 0xF0)
-            return 1;
-    return 0;
-}
-
 /* Checks a string (or key: what) that yajl decoded into s: valid UTF-8 (yajl lets overlong
    forms, surrogates and code points above U+10FFFF through, and its \u escapes make some),
    and no unpaired surrogate escape in it as written (the string token just lexed, which ends
@@ -374,7 +362,7 @@ static int yajl_string_ok(decoder *d, const unsigned char *s, size_t len, const 
     const char *bad;
     char message[64];
 
-    if (valid && !may_hide_surrogates(s, len))
+    if (valid && !json_may_hide_surrogates(s, len))
         return 1;
     end = yajl_get_bytes_consumed(d->yajl);
     start = json_string_start(d->text, end);

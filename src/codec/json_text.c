@@ -38,6 +38,16 @@ size_t json_string_start(const char *text, size_t end)
     return 0;
 }
 
+int json_may_hide_surrogates(const unsigned char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (s[i] == '?' || s[i] >= 0xF0)
+            return 1;
+    return 0;
+}
+
 /* The value of the 4 hex digits at s (checked by the lexer already). */
 static unsigned hex4(const char *s)
 {
