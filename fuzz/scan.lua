@@ -19,7 +19,7 @@ return function(data)
   -- decode's own limits, which scan need not have (it leaves values other than names be): depth,
   -- escaped surrogates, numbers beyond a double
   local deep = not whole and (err.detail:find("nested deeper", 1, true) or err.detail:find("UTF-8", 1, true)
-    or err.detail:find("beyond the range", 1, true))
+    or err.detail:find("unpaired surrogate", 1, true) or err.detail:find("beyond the range", 1, true))
   check(whole ~= nil or deep, "what scan reads, decode reads: " .. tostring(err and err.detail))
   local prev = 0
   for i = 0, n - 1 do
