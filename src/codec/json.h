@@ -48,9 +48,10 @@ void json_text_position(const char *text, size_t pos, size_t *line, size_t *colu
    included) at end. */
 size_t json_string_start(const char *text, size_t end);
 
-/* Whether a string that yajl decoded into s may hide an unpaired surrogate escape: yajl writes
-   '?' for a lone high one, and a 4-byte sequence for a high one before any \u escape. */
-int json_may_hide_surrogates(const unsigned char *s, size_t len);
+/* Whether a string that yajl decoded into s is valid UTF-8 that hides no unpaired surrogate
+   escape for sure: without '?' (what yajl writes for a lone high one) nor a 4-byte sequence
+   (what it makes of a high one before any \u escape). 0 says: read it as written. */
+int json_string_plain(const unsigned char *s, size_t len);
 
 /* The first \u escape of a surrogate without its pair in the len bytes at raw (a string token
    as written, quotes excluded), or NULL. */

@@ -39,6 +39,7 @@ typedef struct decoder {
     const shape_field *want;    /* field of the next value, or NULL for anything */
     int item;                   /* the next value is an item of want's array */
     int keep_nulls;             /* an object's null becomes core.null instead of an absent key */
+    int again;                  /* the key just read may have come before in its object */
     int depth;                  /* open containers */
     frame stack[JSON_MAX_DEPTH];
     char err[CORE_ERRMAX];      /* why a callback stopped the parse */
@@ -134,10 +135,22 @@ static int on_null(void *ud)
 
     if (!check(d, K_NULL))
         return 0;
-    if (d->depth > 0 && !d->stack[d->depth - 1].is_array && !d->keep_nulls)
-        lua_pushnil(d->L); /* an object's null is an absent key, even after another value */
-    else
+    if (d->depth > 0 && !d->stack[d->depth - 1].is_array && !d->keep_nulls) {
+        /* an object's null is an absent key, even after another value for it (a rawset of nil
+           to a key not there would insert it, and grow the table) */
+        if (d->again) {
+            lua_pushvalue(d->L, -1);
+            lua_rawget(d->L, -3);
+        }
+        if (!d->again || lua_isnil(d->L, -1)) {
+            lua_pop(d->L, d->again ? 2 : 1); /* nothing, and the key */
+            return 1;
+        }
+        lua_pop(d->L, 1);
+        lua_pushnil(d->L);
+    } else {
         core_push_null(d->L);
+    }
     put(d);
     return 1;
 }
@@ -258,10 +271,12 @@ static int on_map_key(void *ud, const char *k, size_t len)
 
     d->item = 0;
     if (f->record != NULL && (d->want = shape_lookup(f->record, k, len, &index)) != NULL) {
+        d->again = (f->seen >> index) & 1;
         f->seen |= 1ull << index;
         lua_rawgeti(d->L, CORE_UV_KEYS, f->record->key_base + index);
         return 1;
     }
+    d->again = 1;
     d->want = f->field;
     lua_pushlstring(d->L, k, len);
     return 1;
@@ -357,12 +372,11 @@ static int fail_at(decoder *d, const char *what, size_t pos)
    cannot hold: refused, never altered. Returns 1, or 0 with the message in d->err. */
 static int yajl_string_ok(decoder *d, const unsigned char *s, size_t len, const char *what)
 {
-    int valid = utf8_valid((const char *)s, len);
     size_t end, start;
     const char *bad;
     char message[64];
 
-    if (valid && !json_may_hide_surrogates(s, len))
+    if (json_string_plain(s, len))
         return 1;
     end = yajl_get_bytes_consumed(d->yajl);
     start = json_string_start(d->text, end);
@@ -370,7 +384,7 @@ static int yajl_string_ok(decoder *d, const unsigned char *s, size_t len, const 
         snprintf(message, sizeof message, "a %s with an unpaired surrogate escape (%.6s)", what, bad);
         return fail_at(d, message, (size_t)(bad - d->text));
     }
-    if (valid)
+    if (utf8_valid((const char *)s, len))
         return 1;
     snprintf(message, sizeof message, "a %s that is not valid UTF-8", what);
     return fail_at(d, message, start);
@@ -485,6 +499,9 @@ static const json_parser *registered_parser(lua_State *L)
     return p;
 }
 
+/* How many events of a registered parser are asked for at once. */
+#define EVENT_BATCH 64
+
 /* json_decode_push, with parser (may be NULL) first, then yajl. */
 static int decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls,
                        const json_parser *parser)
@@ -511,10 +528,12 @@ static int decode_push(lua_State *L, const char *text, size_t len, shape_id shap
         }
     }
     if (state != NULL) {
-        json_event ev;
+        json_event events[EVENT_BATCH];
+        size_t i, n;
         ok = 1;
-        while (ok && parser->next(state, &ev))
-            ok = on_event(&d, &ev);
+        while (ok && (n = parser->next(state, events, EVENT_BATCH)) > 0)
+            for (i = 0; ok && i < n; i++)
+                ok = on_event(&d, &events[i]);
     } else {
         ok = parse_yajl(&d, text, len);
     }

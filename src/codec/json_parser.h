@@ -54,11 +54,11 @@ typedef struct json_parser {
     void (*destroy)(void *state);
     /* Parses text: 1 when accepted, else 0 (*oom set when memory ran out). */
     int (*parse)(void *state, const char *text, size_t len, int *oom);
-    /* Writes the next event of the parsed document into *ev: 1, or 0 after the last. It calls
-       no Lua, and returns before the decoder builds anything from the event, so a Lua error
-       (out of memory, a limit of the decoder) never unwinds a frame of the parser's: its
-       frames, C++ ones included, are never between a longjmp and its target. */
-    int (*next)(void *state, json_event *ev);
+    /* Writes the next events of the parsed document, at most max, into events: how many (0
+       after the last). It calls no Lua, and returns before the decoder builds anything from
+       them, so a Lua error (out of memory, a limit of the decoder) never unwinds a frame of the
+       parser's: its frames, C++ ones included, are never between a longjmp and its target. */
+    size_t (*next)(void *state, json_event *events, size_t max);
 } json_parser;
 
 #pragma GCC visibility pop

@@ -4,6 +4,7 @@
  * decodes without checking surrogates (a lone high one becomes '?', a high one before any
  * other \u escape is combined with it into a code point of neither).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "codec/json.h"
@@ -38,14 +39,34 @@ size_t json_string_start(const char *text, size_t end)
     return 0;
 }
 
-int json_may_hide_surrogates(const unsigned char *s, size_t len)
+int json_string_plain(const unsigned char *s, size_t len)
 {
-    size_t i;
+    const uint64_t high = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+    const uint64_t question = 0x3F3F3F3F3F3F3F3FULL;
+    size_t i = 0, n;
+    unsigned long cp;
+    uint64_t word, q;
 
-    for (i = 0; i < len; i++)
-        if (s[i] == '?' || s[i] >= 0xF0)
-            return 1;
-    return 0;
+    while (i < len) {
+        if (i + 8 <= len) { /* eight bytes at a time: ASCII without '?' (a zero byte of q) */
+            memcpy(&word, s + i, 8);
+            q = word ^ question;
+            if (((word | ((q - ones) & ~q)) & high) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        if (s[i] < 0x80) {
+            if (s[i] == '?')
+                return 0;
+            i++;
+        } else if (s[i] >= 0xF0 || (n = utf8_sequence(s, len, i, &cp)) == 0) {
+            return 0;
+        } else {
+            i += n;
+        }
+    }
+    return 1;
 }
 
 /* The value of the 4 hex digits at s (checked by the lexer already). */

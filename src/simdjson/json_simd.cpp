@@ -2,8 +2,8 @@
  * json_simd.cpp - json_simd (json_simd.h) over simdjson's DOM parser (C++17). No exception
  * leaves this file: simdjson reports by error codes, memory comes from new (std::nothrow),
  * and parse catches anything else as a refusal. The document is walked by a cursor whose
- * stack lives in the state, one event per call of next, so no C++ frame is live while the
- * decoder calls Lua (json_parser.h).
+ * stack lives in the state, a batch of events per call of next, so no C++ frame is live while
+ * the decoder calls Lua (json_parser.h).
  */
 #include <new>
 
@@ -20,12 +20,13 @@ namespace {
 constexpr size_t MAX_DEPTH = 128;
 
 /* An open container of the walk: an array with its next item, or an object with its next
-   field (value_next: its key was handed out, its value comes next). */
+   field (value_next: a key was handed out, and its value, pending, comes next). */
 struct frame {
     bool is_object;
     bool value_next;
     dom::array::iterator item, items_end;
     dom::object::iterator field, fields_end;
+    dom::element pending;
 };
 
 struct state {
@@ -38,7 +39,7 @@ struct state {
 
 void *create(void)
 {
-    return new (std::nothrow) state();
+    return new (std::nothrow) state; /* the stack's frames are set as they open */
 }
 
 void destroy(void *s)
@@ -62,8 +63,8 @@ int parse(void *p, const char *text, size_t len, int *oom)
     return e == simdjson::SUCCESS;
 }
 
-/* Writes the event of element e into *ev; a container opens a frame. */
-void element_event(state *s, dom::element e, json_event *ev) noexcept
+/* Writes the event of element e into *ev; a container opens a frame: then true. */
+inline __attribute__((always_inline)) bool element_event(state *s, dom::element e, json_event *ev) noexcept
 {
     frame *f;
 
@@ -76,7 +77,7 @@ void element_event(state *s, dom::element e, json_event *ev) noexcept
         f->items_end = items.end();
         ev->type = JSON_EVENT_START_ARRAY;
         ev->n = items.size();
-        return;
+        return true;
     }
     case dom::element_type::OBJECT: {
         dom::object fields = e.get_object().value_unsafe();
@@ -87,83 +88,90 @@ void element_event(state *s, dom::element e, json_event *ev) noexcept
         f->fields_end = fields.end();
         ev->type = JSON_EVENT_START_MAP;
         ev->n = ev->nulls = 0;
-        for (dom::key_value_pair field : fields) {
+        for (dom::object::iterator it = f->field; it != f->fields_end; ++it) {
             ev->n++;
-            ev->nulls += field.value.is_null();
+            ev->nulls += it.value().is_null();
         }
-        return;
+        return true;
     }
     case dom::element_type::STRING: {
         std::string_view v = e.get_string().value_unsafe();
         ev->type = JSON_EVENT_STRING;
         ev->s = v.data();
         ev->len = v.size();
-        return;
+        return false;
     }
     case dom::element_type::INT64:
         ev->type = JSON_EVENT_INTEGER;
         ev->i = e.get_int64().value_unsafe();
-        return;
+        return false;
     case dom::element_type::UINT64:
         ev->type = JSON_EVENT_NUMBER;
         ev->v = static_cast<double>(e.get_uint64().value_unsafe());
-        return;
+        return false;
     case dom::element_type::DOUBLE:
         ev->type = JSON_EVENT_NUMBER;
         ev->v = e.get_double().value_unsafe();
-        return;
+        return false;
     case dom::element_type::BOOL:
         ev->type = JSON_EVENT_BOOLEAN;
         ev->i = e.get_bool().value_unsafe() ? 1 : 0;
-        return;
+        return false;
     default:
         ev->type = JSON_EVENT_NULL;
-        return;
+        return false;
     }
 }
 
-int next(void *p, json_event *ev) noexcept
+/* Writes the next events of the walk, at most max, into events: how many (0 after the last).
+   The items of the innermost open container are handed out in one loop, until one opens a
+   container of its own. */
+size_t next(void *p, json_event *events, size_t max) noexcept
 {
     state *s = static_cast<state *>(p);
-    frame *f;
+    size_t n = 0;
 
-    if (!s->started) {
+    if (!s->started && max > 0) {
         s->started = true;
-        element_event(s, s->root, ev);
-        return 1;
+        element_event(s, s->root, &events[n++]);
     }
-    if (s->depth == 0)
-        return 0;
-    f = &s->stack[s->depth - 1];
-    if (!f->is_object) {
-        if (f->item == f->items_end) {
-            s->depth--;
-            ev->type = JSON_EVENT_END_ARRAY;
-            return 1;
+    while (n < max && s->depth > 0) {
+        frame *f = &s->stack[s->depth - 1];
+        bool opened = false;
+
+        if (!f->is_object) {
+            while (n < max && !opened && f->item != f->items_end) {
+                dom::element item = *f->item;
+                ++f->item;
+                opened = element_event(s, item, &events[n++]);
+            }
+            if (n < max && !opened && f->item == f->items_end) {
+                s->depth--;
+                events[n++].type = JSON_EVENT_END_ARRAY;
+            }
+            continue;
         }
-        dom::element item = *f->item;
-        ++f->item;
-        element_event(s, item, ev);
-        return 1;
+        while (n < max && !opened) {
+            if (f->value_next) {
+                f->value_next = false;
+                opened = element_event(s, f->pending, &events[n++]);
+                continue;
+            }
+            if (f->field == f->fields_end) {
+                s->depth--;
+                events[n++].type = JSON_EVENT_END_MAP;
+                break;
+            }
+            std::string_view key = f->field.key();
+            f->pending = f->field.value();
+            ++f->field;
+            f->value_next = true;
+            events[n].type = JSON_EVENT_MAP_KEY;
+            events[n].s = key.data();
+            events[n++].len = key.size();
+        }
     }
-    if (f->value_next) {
-        dom::element value = (*f->field).value;
-        f->value_next = false;
-        ++f->field;
-        element_event(s, value, ev);
-        return 1;
-    }
-    if (f->field == f->fields_end) {
-        s->depth--;
-        ev->type = JSON_EVENT_END_MAP;
-        return 1;
-    }
-    std::string_view key = (*f->field).key;
-    f->value_next = true;
-    ev->type = JSON_EVENT_MAP_KEY;
-    ev->s = key.data();
-    ev->len = key.size();
-    return 1;
+    return n;
 }
 
 } // namespace
