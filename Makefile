@@ -51,7 +51,7 @@ edge_so    = $(BUILD)/$(1)/posthog/event_definitions/edge/core.so
 MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call simd_so,$(v)) \
   $(call faults_so,$(v)) $(call edge_so,$(v)))
 
-.PHONY: all deps test demo edge-demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
+.PHONY: all deps test test-installed demo edge-demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
 all: $(MODULES)
 
 # -z nodelete: the modules stay mapped after lua_close (other states, collectors that run late).
@@ -202,15 +202,37 @@ doc: deps
 	  cat $(BUILD)/doc-src/ldoc.log >&2; echo "make doc: LDoc reported problems (above)" >&2; exit 1; fi
 	@echo "make doc: $(BUILD)/doc/index.html"
 
-## install: install the rock for Lua 5.1 and 5.4 with LuaRocks, offline, with no variables (the
-## rockspec finds libcurl and yajl itself, Debian's multiarch directories included). Lua 5.4
-## goes last, so the posthog-evdefs that stays installed is the Lua 5.4 one.
+## install: install the rocks for Lua 5.1 and 5.4 with LuaRocks, offline, with no variables (the
+## rockspecs find libcurl, yajl and simdjson themselves, Debian's multiarch directories
+## included): the client, then its simdjson parser and the edge. Lua 5.4 goes last, so the posthog-evdefs
+## that stays installed is the Lua 5.4 one.
+CLIENT_ROCK   := rockspec/posthog-event-definitions-scm-1.rockspec
+SIMDJSON_ROCK := rockspec/posthog-event-definitions-simdjson-scm-1.rockspec
+EDGE_ROCK     := rockspec/posthog-event-definitions-edge-scm-1.rockspec
 install: deps
-	luarocks --lua-version=5.1 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
-	luarocks --lua-version=5.4 make --deps-mode=none rockspec/posthog-event-definitions-scm-1.rockspec
+	for v in 5.1 5.4; do for r in $(CLIENT_ROCK) $(SIMDJSON_ROCK) $(EDGE_ROCK); do \
+	  luarocks --lua-version=$$v make --deps-mode=none $$r || exit 1; done; done
 
-## check-install: the rock installed as users install it (plain luarocks make for 5.4 and 5.1,
-## lint, a packed source rock installed offline) into fresh trees, and run from there.
+## test-installed: the Lua 5.4 specs against the rocks that a plain `luarocks make` installs into
+## $(BUILD)/installed (the client, then its simdjson parser and the edge, whose dependency on the
+## client that tree satisfies), not against build/: LUA_PATH and LUA_CPATH point at that tree (and at the
+## test-only alloc_faults module beside it), and the specs run its posthog-evdefs. nginx and the
+## fake server still load build/jit.
+INSTALLED := $(BUILD)/installed
+INSTALL_LOG := $(INSTALLED)/install.log
+test-installed: deps
+	@$(MAKE) --no-print-directory all
+	@rm -rf $(INSTALLED) && mkdir -p $(INSTALLED)/test && cp $(call faults_so,5.4) $(INSTALLED)/test/
+	@env -u LUA_PATH -u LUA_CPATH luarocks --lua-version=5.4 make --tree $(INSTALLED) --deps-mode=none \
+	  $(CLIENT_ROCK) >$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
+	@for rock in $(SIMDJSON_ROCK) $(EDGE_ROCK); do env -u LUA_PATH -u LUA_CPATH luarocks --lua-version=5.4 make \
+	  --tree $(INSTALLED) --deps-mode=one $$rock >$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }; done
+	@LUAS=5.4 INSTALLED=$(INSTALLED) spec/run
+
+## check-install: the rocks installed as users install them (plain luarocks make for 5.4 and 5.1,
+## the client alone, as on a machine without simdjson, then its simdjson parser; lint; packed
+## source rocks installed offline) into fresh trees, and run from there; every installed C module
+## exports its luaopen_* function alone.
 check-install: deps
 	@rockspec/check-install
 

@@ -17,7 +17,7 @@ public API, with its own C module (the capture body scanner, over yajl).
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
-  "posthog-event-definitions",
+  "posthog-event-definitions scm", -- the public API it is built on
 }
 external_dependencies = {
   YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },

@@ -23,7 +23,6 @@ external_dependencies = {
   -- search lib/<multiarch>), so a plain `luarocks make` needs no CURL_INCDIR there.
   CURL = { library = "curl" },
   YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
-  SIMDJSON = { header = "simdjson.h", library = "simdjson" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
 }
 build = {
@@ -76,6 +75,7 @@ build = {
         "src/codec/json_decode.c",
         "src/codec/json_encode.c",
         "src/codec/json_number.c",
+        "src/codec/json_text.c",
         "src/codec/shape.c",
         "src/codec/tags.c",
         "src/core.c",
@@ -101,15 +101,6 @@ build = {
       incdirs = { "src", "$(HIREDIS_INCDIR)" },
       libdirs = { "$(HIREDIS_LIBDIR)" },
       libraries = { "hiredis" },
-    },
-    -- The decoder's faster parser: links simdjson only; its C++ file needs a C++ compiler
-    -- (g++, in build-essential) and libstdc++. Outside nginx the facade loads it.
-    ["posthog.event_definitions.simdjson"] = {
-      sources = { "src/simdjson/json_simd.cpp", "src/simdjson/module.c" },
-      defines = { "SIMDJSON_THREADS_ENABLED=1" }, -- as Debian's libsimdjson is built
-      incdirs = { "src", "$(SIMDJSON_INCDIR)" },
-      libdirs = { "$(SIMDJSON_LIBDIR)" },
-      libraries = { "simdjson", "stdc++" },
     },
     -- The libcurl multi driver: the only C that links libcurl.
     ["posthog.event_definitions.transport.libcurl"] = {

@@ -16,6 +16,13 @@ local function load_rockspec(path)
   return env
 end
 
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
 local function lines_of(command)
   local out = {}
   local pipe = assert(io.popen(command))
@@ -24,83 +31,116 @@ local function lines_of(command)
   return out
 end
 
+local CLIENT = "posthog-event-definitions"
+
+-- The rockspecs of `version` ("scm-1", "0.1.0-1"): {path = spec table}.
+local function rockspecs_of(version)
+  local out = {}
+  for _, path in ipairs(lines_of("ls rockspec/*-" .. version .. ".rockspec")) do out[path] = load_rockspec(path) end
+  return out
+end
+
 describe("rockspecs", function()
-  it("released rockspecs carry the facade's VERSION", function()
-    local released = lines_of("ls rockspec/posthog-event-definitions-[0-9]*.rockspec")
-    assert.is_true(#released >= 1)
+  it("released rockspecs carry the facade's VERSION, and a companion rock needs its client's", function()
+    local released = lines_of("ls rockspec/*.rockspec | grep -v scm")
+    assert.is_true(#released >= 2)
     local matched = false
     for _, path in ipairs(released) do
       local spec = load_rockspec(path)
-      assert.equal("posthog-event-definitions", spec.package)
-      assert.equal(path, "rockspec/posthog-event-definitions-" .. spec.version .. ".rockspec")
-      if spec.version == evdefs.VERSION .. "-1" then matched = true end
+      assert.equal(CLIENT, spec.package:sub(1, #CLIENT), path)
+      assert.equal(path, "rockspec/" .. spec.package .. "-" .. spec.version .. ".rockspec")
+      if spec.package == CLIENT and spec.version == evdefs.VERSION .. "-1" then matched = true end
+      if spec.package ~= CLIENT then
+        assert.truthy(table.concat(spec.dependencies, ","):find(CLIENT .. " " .. spec.version:gsub("%-%d+$", ""), 1,
+          true), path .. " needs its client's version")
+      end
     end
     assert.is_true(matched, "no rockspec for VERSION " .. evdefs.VERSION)
   end)
 
-  it("the client's rockspecs install every Lua module and every C source of the client's tree", function()
-    for _, path in ipairs(lines_of("ls rockspec/posthog-event-definitions-scm-1.rockspec "
-        .. "rockspec/posthog-event-definitions-[0-9]*.rockspec")) do
-      local modules = load_rockspec(path).build.modules
-      for _, file in ipairs(lines_of("cd lua && find posthog -name '*.lua' | sort")) do
-        local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
-        assert.equal("lua/" .. file, modules[name], path .. " lacks " .. name)
+  it("installs every Lua module and every C source of the tree, in each version's rocks", function()
+    for _, version in ipairs { "scm-1", evdefs.VERSION .. "-1" } do
+      local specs = rockspecs_of(version)
+      local modules, sources = {}, {}
+      for path, spec in pairs(specs) do
+        if spec.build.type == "builtin" then
+          for name, module in pairs(spec.build.modules) do
+            assert.is_nil(modules[name], path .. " installs " .. name .. " again")
+            modules[name] = module
+            for _, source in ipairs(type(module) == "table" and module.sources or {}) do sources[source] = true end
+          end
+        else -- the simdjson rock: its makefile compiles src/simdjson/
+          assert.equal("rockspec/simdjson.mk", spec.build.makefile, path)
+          for _, source in ipairs(lines_of("ls src/simdjson/*.c src/simdjson/*.cpp")) do
+            assert.truthy(slurp("rockspec/simdjson.mk"):find(source, 1, true), "simdjson.mk lacks " .. source)
+            sources[source] = true
+          end
+        end
       end
-      -- the four C modules compile every C and C++ source of the tree between them; only the
-      -- libcurl driver compiles src/curl/, and it shares no more than the buffer and the header
-      -- parser; only the hiredis module compiles src/redis/, only the simdjson module
-      -- src/simdjson/ (the one C++ file), and nothing else
+      for _, dir in ipairs { "lua", "edge/lua" } do -- the client's modules, the edge rock's
+        for _, file in ipairs(lines_of("cd " .. dir .. " && find posthog -name '*.lua' | sort")) do
+          local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+          assert.equal(dir .. "/" .. file, modules[name], version .. " lacks " .. name)
+        end
+      end
+      local listed = {}
+      for source in pairs(sources) do listed[#listed + 1] = source end
+      table.sort(listed)
+      assert.same(lines_of("find src edge/src -name '*.c' -o -name '*.cpp' | sort"), listed)
+    end
+  end)
+
+  it("the client rock needs no C++ compiler nor simdjson; each C module links its one library", function()
+    for _, path in ipairs { "rockspec/" .. CLIENT .. "-scm-1.rockspec", "rockspec/" .. CLIENT .. "-" .. evdefs.VERSION
+      .. "-1.rockspec" } do
+      local spec = load_rockspec(path)
+      assert.is_nil(spec.external_dependencies.SIMDJSON, path)
+      local modules = spec.build.modules
+      -- only the libcurl driver compiles src/curl/, and it shares no more than the buffer and the
+      -- header parser; only the hiredis module compiles src/redis/; none compiles src/simdjson/
+      for name, module in pairs(modules) do
+        for _, source in ipairs(type(module) == "table" and module.sources or {}) do
+          assert.falsy(source:find("%.cpp$") or source:find("^src/simdjson/"),
+            path .. ": " .. name .. " compiles " .. source)
+        end
+      end
       local core = modules["posthog.event_definitions.core"]
       local libcurl = modules["posthog.event_definitions.transport.libcurl"]
       local hiredis = modules["posthog.event_definitions.hiredis"]
-      local simdjson = modules["posthog.event_definitions.simdjson"]
-      local all = {}
       for _, source in ipairs(core.sources) do
-        assert.falsy(source:find("^src/curl/") or source:find("^src/redis/") or source:find("^src/simdjson/"),
-          path .. ": the core compiles " .. source)
-        all[source] = true
-      end
-      for _, source in ipairs(simdjson.sources) do
-        assert.truthy(source:find("^src/simdjson/"), path .. ": the simdjson module compiles " .. source)
-        all[source] = true
+        assert.falsy(source:find("^src/curl/") or source:find("^src/redis/"), path .. ": the core compiles " .. source)
       end
       for _, source in ipairs(hiredis.sources) do
         assert.truthy(source:find("^src/redis/"), path .. ": the hiredis module compiles " .. source)
-        all[source] = true
       end
       for _, source in ipairs(libcurl.sources) do
         assert.truthy(source:find("^src/curl/") or source == "src/mem/buffer.c" or source == "src/http/head.c",
           path .. ": the libcurl driver compiles " .. source)
-        all[source] = true
       end
-      local listed = {}
-      for source in pairs(all) do listed[#listed + 1] = source end
-      table.sort(listed)
-      assert.same(lines_of("find src -name '*.c' -o -name '*.cpp' | sort"), listed)
       assert.same({ "yajl" }, core.libraries)
-      assert.same({ "simdjson", "stdc++" }, simdjson.libraries)
       assert.same({ "curl" }, libcurl.libraries)
       assert.same({ "hiredis" }, hiredis.libraries)
     end
   end)
 
-  it("the edge's rockspec installs every module of edge/ and its C module, and depends on the client", function()
-    local spec = load_rockspec("rockspec/posthog-event-definitions-edge-scm-1.rockspec")
-    assert.equal("posthog-event-definitions-edge", spec.package)
-    assert.same({ "lua >= 5.1, < 5.5", "posthog-event-definitions" }, spec.dependencies)
-    local modules, lua_modules = spec.build.modules, 0
-    for _, file in ipairs(lines_of("cd edge/lua && find posthog -name '*.lua' | sort")) do
-      local name = file:gsub("%.lua$", ""):gsub("/", ".")
-      assert.equal("edge/lua/" .. file, modules[name], "the edge rockspec lacks " .. name)
-      lua_modules = lua_modules + 1
+  it("the edge rock is built on the client alone: its modules under edge/, its C module over yajl", function()
+    for _, version in ipairs { "scm-1", evdefs.VERSION .. "-1" } do
+      local path = "rockspec/" .. CLIENT .. "-edge-" .. version .. ".rockspec"
+      local spec = load_rockspec(path)
+      for name, module in pairs(spec.build.modules) do
+        assert.truthy(name:find("^posthog%.event_definitions%.edge"), path .. " installs " .. name)
+        for _, source in ipairs(type(module) == "table" and module.sources or { module }) do
+          assert.truthy(source:find("^edge/"), path .. ": " .. name .. " from " .. source)
+        end
+      end
+      assert.same({ "yajl" }, spec.build.modules["posthog.event_definitions.edge.core"].libraries)
+      for _, file in ipairs(lines_of("find edge/lua -name '*.lua'")) do
+        for required in slurp(file):gmatch('require%(?%s*"([^"]+)"') do
+          assert.truthy(required == "posthog.event_definitions" or required:find("^posthog%.event_definitions%.edge")
+            or not required:find("^posthog"), file .. " requires the client's private " .. required)
+        end
+      end
     end
-    local c = modules["posthog.event_definitions.edge.core"]
-    local sources = {}
-    for _, source in ipairs(c.sources) do sources[#sources + 1] = source end
-    table.sort(sources)
-    assert.same(lines_of("find edge/src -name '*.c' | sort"), sources)
-    local count = 0
-    for _ in pairs(modules) do count = count + 1 end
-    assert.equal(lua_modules + 1, count, "the edge rockspec installs something that is not in edge/")
   end)
 end)
+

@@ -3,9 +3,14 @@
 -- until it runs through without meeting the failure. Each failed run must raise a clean
 -- "not enough memory" error, leak nothing (make valgrind) and leave the state usable. The
 -- core takes all its memory (buffers, yajl) from the Lua state's allocator, which
--- spec/support/alloc_faults.c wraps.
+-- spec/support/alloc_faults.c wraps. Every decoding operation runs twice: with the simdjson
+-- parser registered (this file registers it, whatever ran before), where the raise comes
+-- while simdjson's document is handed out, and with yajl alone.
 local core = require "posthog.event_definitions.core"
 local faults = require "alloc_faults"
+require "posthog.event_definitions.simdjson"
+
+local PARSER_KEY = "posthog.event_definitions.parser.2" -- the registry field of the parser
 
 local MAX_RUNS = 400 -- per operation: every allocation up to here, then a sample of the rest
 
@@ -84,6 +89,9 @@ describe("allocation failures in the core", function()
     ["decode a page"] = function() return core.decode(page(4), "page") end,
     ["decode a deep value"] = function() return core.decode(nested(49)) end,
     ["decode with nulls kept"] = function() return core.decode('{"a":null,"b":[null]}', nil, true) end,
+    ["decode escapes, a key twice and a refused surrogate"] = function()
+      return { core.decode('{"a":"\\ud83d\\ude00","a":["x",{"b":null}],"c":1}'), core.decode('["\\ud800"]') }
+    end,
     ["decode invalid JSON"] = function() return { core.decode('{"a":[1,2,}') } end,
     ["decode a bulk answer"] = function()
       return { core.decode('{"updated":[{"id":"a","tags":["x"]}],"skipped":[{"id":5}]}', "bulk") }
@@ -151,6 +159,28 @@ describe("allocation failures in the core", function()
       return { #m.fields, m.fields[5].name, m.fields[5].default }
     end,
   }
+
+  -- op run with no parser registered (yajl alone), the registered one put back after
+  local function yajl_alone(op)
+    return function()
+      local registry = debug.getregistry()
+      local parser = registry[PARSER_KEY]
+      registry[PARSER_KEY] = nil
+      local ok, value = pcall(op)
+      registry[PARSER_KEY] = parser
+      if not ok then error(value, 0) end
+      return value
+    end
+  end
+  local alone = {}
+  for name, op in pairs(operations) do
+    if name:find("decode") then alone[name .. " (yajl alone)"] = yajl_alone(op) end
+  end
+  for name, op in pairs(alone) do operations[name] = op end
+
+  it("runs with simdjson registered", function()
+    assert.equal("simdjson", core.json_parser())
+  end)
 
   local names = {}
   for name in pairs(operations) do names[#names + 1] = name end

@@ -34,6 +34,26 @@ describe("evdefs.new", function()
     assert.matches("^%d+%.%d+%.%d+$", evdefs.VERSION)
   end)
 
+  it("hands out its defaults as a copy: changing evdefs.DEFAULTS changes no later client", function()
+    local defaults = evdefs.DEFAULTS
+    defaults.timeout, defaults.max_retries, defaults.host = 0.001, 0, "http://127.0.0.1:9"
+    defaults.rate_limit.per_minute = 1
+    assert.equal(30, evdefs.DEFAULTS.timeout)
+    assert.equal(480, evdefs.DEFAULTS.rate_limit.per_minute)
+    local requests, slept = {}, {}
+    local client = assert(evdefs.new { personal_api_key = "phx_defaults_spec", project_id = 7,
+      random = function() return 0.5 end, sleep = function(s) slept[#slept + 1] = s end,
+      transport = function(req)
+        requests[#requests + 1] = req
+        return { status = 503, headers = {}, body = "" }
+      end })
+    local _, err = client:get(ID)
+    assert.equal(4, err.attempts) -- max_retries is still 3
+    assert.equal(30, requests[1].timeout)
+    if not os.getenv("POSTHOG_HOST") then assert.matches("^https://us%.posthog%.com/", requests[1].url) end
+    for _, s in ipairs(slept) do assert.is_true(s < 30, "slept " .. s) end -- backoff only, no pacing wait
+  end)
+
   it("refuses a missing key, a non-http host and a bad project id as config errors", function()
     local cases = {
       { { personal_api_key = "" }, "personal_api_key is required" },
@@ -216,7 +236,9 @@ describe("retries", function()
     local client, seen = scripted_client({ { status = 502, body = "<html>Bad gateway</html>" } })
     local _, err = client:create { name = "x" }
     assert.equal(502, err.status)
-    assert.equal(1, #seen)
+    assert.is_true(err.ambiguous) -- looked up with by_name (answered 502 too), never sent again
+    assert.equal("POST", seen[1].method)
+    for i = 2, #seen do assert.equal("GET", seen[i].method) end
     client, seen = scripted_client({ { err = { kind = "transport", sent = true, detail = "reset" } } })
     _, err = client:bulk_update_verified({ ID }, true)
     assert.equal("transport", err.kind)
@@ -380,5 +402,21 @@ describe("pacing", function()
     assert(client:get(ID))
     assert.equal(2, #seen)
     assert.same({ 0, 1 }, clock.slept)
+  end)
+end)
+
+describe("the JSON parser", function()
+  local run_child = require "spec.support.child"
+
+  it("is simdjson when its module is installed, yajl without it, and json_parser() says which", function()
+    assert.equal("simdjson", evdefs.json_parser()) -- the facade loaded it (outside nginx)
+    -- a machine without the rock posthog-event-definitions-simdjson: its require fails
+    assert.equal(0, run_child([[
+      package.preload["posthog.event_definitions.simdjson"] = function() error("module not installed") end
+      local e = require "posthog.event_definitions"
+      assert(e.json_parser() == "yajl", e.json_parser())
+      local v = require("posthog.event_definitions.core").decode([=[{"a":"\ud83d\ude00","a":[1]}]=])
+      assert(v.a[1] == 1)
+      os.exit(0)]]))
   end)
 end)

@@ -54,7 +54,8 @@ describe("walks end", function()
     local n = 0
     local endless = function()
       n = n + 1
-      return { status = 200, headers = JSON, body = page(2, 4, BASE .. "?offset=" .. (2 * n), "p" .. n) }
+      local body = page(2, 4, BASE .. "?offset=" .. (2 * n), "p" .. n):gsub("%-0(%d+)\"", "-" .. n % 10 .. "%1\"")
+      return { status = 200, headers = JSON, body = body } -- new ids on every page
     end
     local client, seen = scripted_client({ endless })
     local yielded, failure = 0, nil
@@ -269,6 +270,51 @@ describe("ambiguous outcomes", function()
       { max_retries = 0 })
     _, err = refused:update(ID, { description = "x" })
     assert.is_nil(err.ambiguous)
+  end)
+
+  it("a write answered 502 or 504 by a gateway, or another 5xx without PostHog's error body, may have "
+    .. "happened: ambiguous, confirmed where it can be", function()
+    local gateway = { status = 504, headers = { ["content-type"] = "text/html" },
+      body = "<html><title>504 Gateway Time-out</title></html>" }
+    local missing = { status = 404, headers = JSON, body = '{"detail":"Not found."}' }
+    local client, seen = scripted_client({ gateway, missing })
+    local _, err = client:create { name = "signed_up" }
+    assert.equal(504, err.status)
+    assert.is_true(err.ambiguous)
+    assert.equal(2, #seen) -- looked up with by_name, never sent again
+    assert.matches("by_name", seen[2].url)
+    client = scripted_client({ gateway, { status = 200, headers = JSON, body = created } })
+    assert.equal(ID, assert(client:create { name = "signed_up", description = "d", tags = { "core" } }).id)
+    for _, answer in ipairs {
+      { status = 502, headers = JSON, body = '{"type":"server_error","code":"error","detail":"x","attr":null}' },
+      { status = 503, headers = { ["content-type"] = "text/html" }, body = "<title>Service Unavailable</title>" },
+      { status = 500, headers = { ["content-type"] = "text/html" }, body = "<h1>Server Error (500)</h1>" },
+    } do
+      client, seen = scripted_client({ answer })
+      _, err = client:bulk_update_tags({ ID }, "add", { "x" })
+      assert.equal(answer.status, err.status)
+      assert.is_true(err.ambiguous, answer.body)
+      assert.equal(1, #seen)
+    end
+    client, seen = scripted_client({ gateway, missing })
+    assert.is_true(client:delete(ID)) -- retried after the 504 and gone
+    assert.equal(2, #seen)
+  end)
+
+  it("PostHog's own 5xx answer to a write says it failed: not ambiguous", function()
+    for _, answer in ipairs {
+      { status = 500, headers = JSON, body = '{"type":"server_error","code":"error",'
+        .. '"detail":"A server error occurred.","attr":null}' },
+      { status = 503, headers = { ["content-type"] = "application/json", ["retry-after"] = "1" },
+        body = '{"type":"server_error","code":"database_unavailable","detail":"We couldn\'t reach the '
+        .. 'database just now. Please try again in a moment.","attr":null}' },
+    } do
+      local client, seen = scripted_client({ answer })
+      local _, err = client:create { name = "signed_up" }
+      assert.equal(answer.status, err.status)
+      assert.is_nil(err.ambiguous)
+      assert.equal(1, #seen)
+    end
   end)
 
   it("an answer 'already exists' after a replay by the transport is confirmed too", function()

@@ -48,14 +48,22 @@ end
 local function oversize()
   return { kind = "transport", attempts = 1, ambiguous = true, retryable = false }
 end
--- 502/503/504: retried unless POST; a complete answer, so not ambiguous.
-local function gateway(status)
+-- 502/503/504: retried unless POST. Only a gateway answers 502 or 504: it got no complete
+-- answer from PostHog, which may have applied a write, so a write is ambiguous; so is one
+-- answered 503 without PostHog's error body (`html`). PostHog's own 503 is its answer: not.
+local function gateway(status, html)
   return function(_, x)
-    return { kind = "http", status = status, attempts = x.idem and x.all or 1, ambiguous = false, retryable = x.idem }
+    local unknown = x.write and (status ~= 503 or html)
+    return { kind = "http", status = status, attempts = x.idem and x.all or 1, ambiguous = unknown == true,
+      retryable = x.idem }
   end
 end
 local function status(code)
   return function() return { kind = "http", status = code, attempts = 1, ambiguous = false, retryable = false } end
+end
+-- A 500 without PostHog's error body (a crash page): a write may have been applied, ambiguous.
+local function crashed(_, x)
+  return { kind = "http", status = 500, attempts = 1, ambiguous = x.write, retryable = false }
 end
 -- 429 retried for every method, sleeping Retry-After (`slept`: the exact sleeps, when known).
 local function throttled(retry_after, slept)
@@ -127,8 +135,8 @@ behaviour("s503_once", function(m)
 end)
 behaviour("s500_json", status(500))
 for _, code in ipairs { 502, 503, 504 } do
-  behaviour("s" .. code .. "_json", gateway(code))
-  behaviour("s" .. code .. "_html", gateway(code))
+  behaviour("s" .. code .. "_json", gateway(code, false))
+  behaviour("s" .. code .. "_html", gateway(code, true))
 end
 behaviour("s404_json", status(404))
 behaviour("s400_json", status(400))
@@ -174,7 +182,7 @@ behaviour("redirect_308_localhost", status(308))
 behaviour("echo_detail_400", status(400))
 behaviour("echo_attr_401", status(401))
 behaviour("echo_html_502", gateway(502))
-behaviour("echo_text_500", status(500))
+behaviour("echo_text_500", crashed)
 behaviour("echo_header_500", status(500))
 behaviour("detail_crlf", status(400))
 behaviour("html_crlf_502", gateway(502))

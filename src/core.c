@@ -35,6 +35,7 @@ static void init_once(void)
 static const luaL_Reg functions[] = {
     { "encode", core_encode },
     { "decode", core_decode },
+    { "json_parser", core_json_parser },
     { "build_request", core_build_request },
     { "check_params", core_check_params },
     { "decode_response", core_decode_response },

@@ -10,6 +10,10 @@
 #include "mem/guard.h"
 #include "codec/shape.h"
 
+/* Everything declared below stays inside the module that compiles it, whatever the build
+   flags (LuaRocks passes none): only luaopen_* functions are exported. */
+#pragma GCC visibility push(hidden)
+
 /* ===== Shared state ===== */
 
 /* Upvalues of every function of the module table (see core.c). */
@@ -48,6 +52,7 @@ int core_fail(lua_State *L, const char *kind, const char *detail);
 
 int core_encode(lua_State *L);          /* codec/json_encode.c */
 int core_decode(lua_State *L);          /* codec/json_decode.c */
+int core_json_parser(lua_State *L);
 int core_push_fields(lua_State *L);     /* codec/fields.c */
 int core_normalize_tag(lua_State *L);   /* codec/tags.c */
 int core_build_request(lua_State *L);   /* http/request.c */
@@ -80,5 +85,7 @@ void tags_init(void);
    white space as Python's str.strip() sees it) or "is longer than 255 characters" (code points,
    once trimmed); NULL when it is fine. */
 const char *tag_problem(const char *tag, size_t len);
+
+#pragma GCC visibility pop
 
 #endif

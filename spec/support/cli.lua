@@ -52,9 +52,12 @@ local function env_words(vars)
   return table.concat(words, " ")
 end
 
---- The shell command line of bin/posthog-evdefs with argv, in the environment of a run.
+--- The program run: bin/posthog-evdefs, or $SPEC_PROGRAM (the installed one, make test-installed).
+M.PROGRAM = os.getenv("SPEC_PROGRAM") or "bin/posthog-evdefs"
+
+--- The shell command line of the program with argv, in the environment of a run.
 function M.command(argv, vars)
-  local words = { env_words(vars), quote(M.LUA) .. " bin/posthog-evdefs" }
+  local words = { env_words(vars), quote(M.LUA) .. " " .. quote(M.PROGRAM) }
   for _, a in ipairs(argv) do words[#words + 1] = quote(a) end
   return table.concat(words, " ")
 end

@@ -8,6 +8,9 @@
 
 #include "core.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 /* ===== json_encode.c ===== */
 
 /* Appends the JSON text of the value at idx to g->out, validated against shape (ANY or
@@ -36,6 +39,24 @@ int json_parse_int64(const char *s, size_t len, long long *out);
    (raises when memory runs out). */
 double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratch);
 
+/* ===== json_text.c ===== */
+
+/* The 1-based line and column (in characters) of the byte at pos of text. */
+void json_text_position(const char *text, size_t pos, size_t *line, size_t *column);
+
+/* The offset of the opening quote of the string token of text that ends (closing quote
+   included) at end. */
+size_t json_string_start(const char *text, size_t end);
+
+/* Whether a string that yajl decoded into s is valid UTF-8 that hides no unpaired surrogate
+   escape for sure: without '?' (what yajl writes for a lone high one) nor a 4-byte sequence
+   (what it makes of a high one before any \u escape). 0 says: read it as written. */
+int json_string_plain(const unsigned char *s, size_t len);
+
+/* The first \u escape of a surrogate without its pair in the len bytes at raw (a string token
+   as written, quotes excluded), or NULL. */
+const char *json_unpaired_surrogate(const char *raw, size_t len);
+
 /* ===== json_decode.c ===== */
 
 /* Decodes text checked against shape (with the registered parser first, if any; see
@@ -51,5 +72,7 @@ int json_decode_yajl(lua_State *L);
 /* Sets funcs so that yajl allocates from arena a (the guard's), which frees everything at once on
    any raise whatever state yajl was left in. */
 void json_yajl_funcs(yajl_alloc_funcs *funcs, arena *a);
+
+#pragma GCC visibility pop
 
 #endif

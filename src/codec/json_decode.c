@@ -2,13 +2,14 @@
  * json_decode.c - JSON text to Lua values in one pass over parse events.
  *
  * yajl parses, or first the parser a module registered (posthog.event_definitions.simdjson,
- * see json_parser.h), which parses the text whole and replays it as events; what that one
- * refuses (it takes a subset of what yajl takes) yajl parses, with the same events and
+ * see json_parser.h), which parses the text whole and hands it out as events; what that one
+ * refuses (it takes a subset of what yajl takes) yajl parses, with the same events, and its
  * messages, so the result never depends on which parser ran. The values are built on the Lua
  * stack with an explicit frame stack (no recursion): an open object is a table with, while a
  * value is pending, its key above it; an open array is a table. Known fields of the shape's
  * records are checked as their values arrive, and their keys come from the key cache (interned
- * once) instead of being hashed again. The parsers' memory is the guard's, freed on any raise.
+ * once) instead of being hashed again. A key that comes again takes its last value, as
+ * Python's json (PostHog's) reads it. The parsers' memory is the guard's, freed on any raise.
  */
 #include <math.h>
 #include <stdio.h>
@@ -33,10 +34,12 @@ typedef struct frame {
 typedef struct decoder {
     lua_State *L;
     guard *g;                   /* aux: scratch for long numbers */
+    const char *text;           /* the text yajl parses (to read strings as written) */
+    yajl_handle yajl;           /* while yajl parses */
     const shape_field *want;    /* field of the next value, or NULL for anything */
     int item;                   /* the next value is an item of want's array */
     int keep_nulls;             /* an object's null becomes core.null instead of an absent key */
-    int utf8_checked;           /* the parser validated every string as UTF-8 already */
+    int again;                  /* the key just read may have come before in its object */
     int depth;                  /* open containers */
     frame stack[JSON_MAX_DEPTH];
     char err[CORE_ERRMAX];      /* why a callback stopped the parse */
@@ -133,10 +136,21 @@ static int on_null(void *ud)
     if (!check(d, K_NULL))
         return 0;
     if (d->depth > 0 && !d->stack[d->depth - 1].is_array && !d->keep_nulls) {
-        lua_pop(d->L, 1); /* an object's null is an absent key */
-        return 1;
+        /* an object's null is an absent key, even after another value for it (a rawset of nil
+           to a key not there would insert it, and grow the table) */
+        if (d->again) {
+            lua_pushvalue(d->L, -1);
+            lua_rawget(d->L, -3);
+        }
+        if (!d->again || lua_isnil(d->L, -1)) {
+            lua_pop(d->L, d->again ? 2 : 1); /* nothing, and the key */
+            return 1;
+        }
+        lua_pop(d->L, 1);
+        lua_pushnil(d->L);
+    } else {
+        core_push_null(d->L);
     }
-    core_push_null(d->L);
     put(d);
     return 1;
 }
@@ -192,23 +206,11 @@ static int on_number_text(void *ud, const char *s, size_t len)
     return on_double(ud, v);
 }
 
-/* yajl checks the bytes of strings loosely (overlong forms, surrogates and code points above
-   U+10FFFF pass, and so do those that its \u escapes make): the decoder takes only what the
-   encoder would send. A registered parser that checks as strictly (checks_utf8) is not
-   checked again. */
-static int bad_utf8(decoder *d, const char *s, size_t len, const char *what)
-{
-    if (d->utf8_checked || utf8_valid(s, len))
-        return 0;
-    snprintf(d->err, sizeof d->err, "decode: a %s that is not valid UTF-8", what);
-    return 1;
-}
-
 static int on_string(void *ud, const char *s, size_t len)
 {
     decoder *d = ud;
 
-    if (!check(d, K_STRING) || bad_utf8(d, s, len, "string"))
+    if (!check(d, K_STRING))
         return 0;
     lua_pushlstring(d->L, s, len);
     put(d);
@@ -268,13 +270,13 @@ static int on_map_key(void *ud, const char *k, size_t len)
     int index;
 
     d->item = 0;
-    if (bad_utf8(d, k, len, "key"))
-        return 0;
     if (f->record != NULL && (d->want = shape_lookup(f->record, k, len, &index)) != NULL) {
+        d->again = (f->seen >> index) & 1;
         f->seen |= 1ull << index;
         lua_rawgeti(d->L, CORE_UV_KEYS, f->record->key_base + index);
         return 1;
     }
+    d->again = 1;
     d->want = f->field;
     lua_pushlstring(d->L, k, len);
     return 1;
@@ -334,20 +336,69 @@ static int on_end_array(void *ud)
     return end_container(d);
 }
 
-static const json_events events = {
-    on_null, on_boolean, on_integer, on_double, on_string,
-    on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
-};
+/* Builds the value of one event of a registered parser: 1, or 0 to stop. */
+static int on_event(decoder *d, const json_event *ev)
+{
+    switch (ev->type) {
+    case JSON_EVENT_NULL:        return on_null(d);
+    case JSON_EVENT_BOOLEAN:     return on_boolean(d, (int)ev->i);
+    case JSON_EVENT_INTEGER:     return on_integer(d, ev->i);
+    case JSON_EVENT_NUMBER:      return on_double(d, ev->v);
+    case JSON_EVENT_STRING:      return on_string(d, ev->s, ev->len);
+    case JSON_EVENT_START_MAP:   return on_start_map(d, ev->n, ev->nulls);
+    case JSON_EVENT_MAP_KEY:     return on_map_key(d, ev->s, ev->len);
+    case JSON_EVENT_END_MAP:     return on_end_map(d);
+    case JSON_EVENT_START_ARRAY: return on_start_array(d, ev->n);
+    default:                     return on_end_array(d);
+    }
+}
+
+/* ===== yajl ===== */
+
+/* Writes "decode: <what> at line L, column C" for the byte at pos of the text; returns 0. */
+static int fail_at(decoder *d, const char *what, size_t pos)
+{
+    size_t line, column;
+
+    json_text_position(d->text, pos, &line, &column);
+    snprintf(d->err, sizeof d->err, "decode: %s at line %zu, column %zu", what, line, column);
+    return 0;
+}
+
+/* Checks a string (or key: what) that yajl decoded into s: valid UTF-8 (yajl lets overlong
+   forms, surrogates and code points above U+10FFFF through, and its \u escapes make some),
+   and no unpaired surrogate escape in it as written (the string token just lexed, which ends
+   where yajl stands). Python's json reads such an escape as a lone surrogate, which UTF-8
+   cannot hold: refused, never altered. Returns 1, or 0 with the message in d->err. */
+static int yajl_string_ok(decoder *d, const unsigned char *s, size_t len, const char *what)
+{
+    size_t end, start;
+    const char *bad;
+    char message[64];
+
+    if (json_string_plain(s, len))
+        return 1;
+    end = yajl_get_bytes_consumed(d->yajl);
+    start = json_string_start(d->text, end);
+    if ((bad = json_unpaired_surrogate(d->text + start + 1, end - start - 2)) != NULL) {
+        snprintf(message, sizeof message, "a %s with an unpaired surrogate escape (%.6s)", what, bad);
+        return fail_at(d, message, (size_t)(bad - d->text));
+    }
+    if (utf8_valid((const char *)s, len))
+        return 1;
+    snprintf(message, sizeof message, "a %s that is not valid UTF-8", what);
+    return fail_at(d, message, start);
+}
 
 /* yajl's strings and numbers come as unsigned bytes and text. */
 static int on_yajl_string(void *ud, const unsigned char *s, size_t len)
 {
-    return on_string(ud, (const char *)s, len);
+    return yajl_string_ok(ud, s, len, "string") && on_string(ud, (const char *)s, len);
 }
 
 static int on_yajl_key(void *ud, const unsigned char *s, size_t len)
 {
-    return on_map_key(ud, (const char *)s, len);
+    return yajl_string_ok(ud, s, len, "key") && on_map_key(ud, (const char *)s, len);
 }
 
 static int on_yajl_start_map(void *ud)
@@ -390,11 +441,14 @@ void json_yajl_funcs(yajl_alloc_funcs *funcs, arena *a)
     funcs->ctx = a;
 }
 
-/* Writes the message of a failed parse: what yajl says and the byte offset. */
-static void syntax_error(decoder *d, yajl_handle h, const char *text, size_t len, size_t offset)
+/* Writes the message of a failed parse: what yajl says and where (line and column). yajl
+   stands past the token that a parse error or an invalid character ended, and on the byte that
+   ended any other lexical error; at_end: the text ended too soon. */
+static void syntax_error(decoder *d, const char *text, size_t len, int at_end)
 {
     unsigned char *msg;
-    size_t i, n;
+    size_t i, n, pos = yajl_get_bytes_consumed(d->yajl);
+    char what[96];
 
     for (i = 0; i < len && strchr(" \t\r\n", text[i]) != NULL; i++)
         ;
@@ -402,14 +456,18 @@ static void syntax_error(decoder *d, yajl_handle h, const char *text, size_t len
         snprintf(d->err, sizeof d->err, "decode: empty input");
         return;
     }
-    msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
+    msg = yajl_get_error(d->yajl, 0, (const unsigned char *)text, len);
     n = msg != NULL ? strlen((char *)msg) : 0;
     while (n > 0 && strchr(" \t\r\n.", msg[n - 1]) != NULL)
         n--;
-    snprintf(d->err, sizeof d->err, "decode: %.*s at byte %zu", (int)(n < 80 ? n : 80),
-             msg != NULL ? (char *)msg : "invalid JSON", offset);
+    snprintf(what, sizeof what, "%.*s", (int)(n < 80 ? n : 80), msg != NULL ? (char *)msg : "invalid JSON");
+    if (at_end)
+        pos = len;
+    else if (pos > 0 && (strncmp(what, "parse error", 11) == 0 || strstr(what, "invalid char in json text") != NULL))
+        pos--;
     if (msg != NULL)
-        yajl_free_error(h, msg);
+        yajl_free_error(d->yajl, msg);
+    fail_at(d, what, pos);
 }
 
 /* Parses text with yajl into d: 1, or 0 with the message in d->err. */
@@ -417,16 +475,16 @@ static int parse_yajl(decoder *d, const char *text, size_t len)
 {
     yajl_alloc_funcs funcs;
     yajl_status st;
-    yajl_handle h;
 
     json_yajl_funcs(&funcs, &d->g->mem);
-    h = yajl_alloc(&callbacks, &funcs, d); /* raises rather than return NULL */
-    st = yajl_parse(h, (const unsigned char *)text, len);
+    d->text = text;
+    d->yajl = yajl_alloc(&callbacks, &funcs, d); /* raises rather than return NULL */
+    st = yajl_parse(d->yajl, (const unsigned char *)text, len);
     if (st == yajl_status_error)
-        syntax_error(d, h, text, len, yajl_get_bytes_consumed(h));
-    else if (st == yajl_status_ok && (st = yajl_complete_parse(h)) == yajl_status_error)
-        syntax_error(d, h, text, len, len);
-    yajl_free(h);
+        syntax_error(d, text, len, 0);
+    else if (st == yajl_status_ok && (st = yajl_complete_parse(d->yajl)) == yajl_status_error)
+        syntax_error(d, text, len, 1);
+    yajl_free(d->yajl);
     return st == yajl_status_ok;
 }
 
@@ -440,6 +498,9 @@ static const json_parser *registered_parser(lua_State *L)
     lua_pop(L, 1);
     return p;
 }
+
+/* How many events of a registered parser are asked for at once. */
+#define EVENT_BATCH 64
 
 /* json_decode_push, with parser (may be NULL) first, then yajl. */
 static int decode_push(lua_State *L, const char *text, size_t len, shape_id shape, int keep_nulls,
@@ -456,7 +517,6 @@ static int decode_push(lua_State *L, const char *text, size_t len, shape_id shap
     d.item = 0;
     d.keep_nulls = keep_nulls;
     d.depth = 0;
-    d.utf8_checked = 0;
     if (parser != NULL) {
         if ((state = parser->create()) == NULL)
             return guard_oom(L, "decode");
@@ -468,8 +528,12 @@ static int decode_push(lua_State *L, const char *text, size_t len, shape_id shap
         }
     }
     if (state != NULL) {
-        d.utf8_checked = parser->checks_utf8;
-        ok = parser->replay(state, &events, &d);
+        json_event events[EVENT_BATCH];
+        size_t i, n;
+        ok = 1;
+        while (ok && (n = parser->next(state, events, EVENT_BATCH)) > 0)
+            for (i = 0; ok && i < n; i++)
+                ok = on_event(&d, &events[i]);
     } else {
         ok = parse_yajl(&d, text, len);
     }
@@ -513,4 +577,14 @@ int core_decode(lua_State *L)
 int json_decode_yajl(lua_State *L)
 {
     return decode_lua(L, 1);
+}
+
+/* core.json_parser() -> "simdjson" (a registered parser's name) or "yajl": which parser
+   core.decode tries first in this Lua state. */
+int core_json_parser(lua_State *L)
+{
+    const json_parser *p = registered_parser(L);
+
+    lua_pushstring(L, p != NULL ? p->name : "yajl");
+    return 1;
 }

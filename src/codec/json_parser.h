@@ -1,8 +1,10 @@
 /*
  * json_parser.h - a parser that the decoder uses before yajl when a module has registered one
- * (posthog.event_definitions.simdjson, src/simdjson/): it parses a text whole, then replays it,
- * in document order, as the decoder's events. It must take a subset of what yajl takes, with the
- * same values; what it refuses, yajl parses, so the decoder's answer never depends on it.
+ * (posthog.event_definitions.simdjson, src/simdjson/): it parses a text whole, then hands it
+ * out, one event at a time in document order, to the decoder. It must take a subset of what
+ * yajl takes, with the same values, and refuse every text whose strings are not valid UTF-8
+ * (unpaired surrogate escapes included): what it refuses, yajl parses and reports, so the
+ * decoder's answer never depends on which parser ran.
  */
 #ifndef PHED_JSON_PARSER_H
 #define PHED_JSON_PARSER_H
@@ -13,39 +15,53 @@
 extern "C" {
 #endif
 
-/* The registry field that holds the registered parser (a light userdata: a json_parser *). */
-#define JSON_PARSER_KEY "posthog.event_definitions.parser"
+#pragma GCC visibility push(hidden)
 
-/* What a replay calls for each value; each returns 0 to stop the replay. A number is an
-   integer when its text is one that fits int64, otherwise a double (never infinite). An array
-   starts with its number of items, an object with its number of fields and how many of them
-   are null. */
-typedef struct json_events {
-    int (*null_value)(void *ud);
-    int (*boolean)(void *ud, int b);
-    int (*integer)(void *ud, long long i);
-    int (*number)(void *ud, double v);
-    int (*string)(void *ud, const char *s, size_t len);
-    int (*start_map)(void *ud, size_t n, size_t nulls);
-    int (*map_key)(void *ud, const char *s, size_t len);
-    int (*end_map)(void *ud);
-    int (*start_array)(void *ud, size_t n);
-    int (*end_array)(void *ud);
-} json_events;
+/* The registry field that holds the registered parser (a light userdata: a json_parser *). Its
+   number is the version of this interface: a module built against another one registers
+   under another name, and the core decodes with yajl alone. */
+#define JSON_PARSER_KEY "posthog.event_definitions.parser.2"
+
+typedef enum json_event_type {
+    JSON_EVENT_NULL,
+    JSON_EVENT_BOOLEAN,     /* i: 0 or 1 */
+    JSON_EVENT_INTEGER,     /* i: a number whose text is an integer that fits int64 */
+    JSON_EVENT_NUMBER,      /* v: any other number, a double (never infinite) */
+    JSON_EVENT_STRING,      /* s, len: its bytes */
+    JSON_EVENT_START_MAP,   /* n fields, of which nulls are null */
+    JSON_EVENT_MAP_KEY,     /* s, len: its bytes */
+    JSON_EVENT_END_MAP,
+    JSON_EVENT_START_ARRAY, /* n items */
+    JSON_EVENT_END_ARRAY
+} json_event_type;
+
+/* One event of a parsed document; s points into the parser's state (valid until destroy). */
+typedef struct json_event {
+    json_event_type type;
+    const char *s;
+    size_t len;
+    long long i;
+    double v;
+    size_t n, nulls;
+} json_event;
 
 typedef struct json_parser {
+    /* What json_parser() says runs: "simdjson". */
+    const char *name;
     /* A new parser state, or NULL when memory runs out. */
     void *(*create)(void);
     /* Frees a state and the document it holds. */
     void (*destroy)(void *state);
     /* Parses text: 1 when accepted, else 0 (*oom set when memory ran out). */
     int (*parse)(void *state, const char *text, size_t len, int *oom);
-    /* Replays the parsed document as events for ud: 1, or 0 when an event returned 0. Events
-       may raise a Lua error: the frames it unwinds hold nothing with a destructor. */
-    int (*replay)(const void *state, const json_events *ev, void *ud);
-    /* Whether every string it replays is valid UTF-8 as utf8_valid judges it. */
-    int checks_utf8;
+    /* Writes the next events of the parsed document, at most max, into events: how many (0
+       after the last). It calls no Lua, and returns before the decoder builds anything from
+       them, so a Lua error (out of memory, a limit of the decoder) never unwinds a frame of the
+       parser's: its frames, C++ ones included, are never between a longjmp and its target. */
+    size_t (*next)(void *state, json_event *events, size_t max);
 } json_parser;
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

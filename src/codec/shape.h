@@ -15,6 +15,9 @@
 
 #include "compat.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 typedef enum shape_type {
     SHAPE_ANY,     /* any JSON value */
     SHAPE_STRING,
@@ -123,5 +126,7 @@ const char *shape_describe_read(const shape_field *f);
 
 /* The name of f's type as core.fields gives it: "string", "boolean", "integer", "user", ... */
 const char *shape_type_name(const shape_field *f);
+
+#pragma GCC visibility pop
 
 #endif

@@ -10,6 +10,9 @@
 #include "compat.h"
 #include "mem/buffer.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 #define POOL_MAX 16       /* idle easy handles kept for reuse */
 #define HEAD_MAX 65536    /* the largest response head taken (libcurl's own limits are 100 KB a
                              line and 300 KB in all, reported as out of memory and retried) */
@@ -75,5 +78,7 @@ void interrupt_drain(void);
 
 /* Adds trap, untrap, caught and nap to the module table on the top of the stack. */
 void interrupt_register(lua_State *L);
+
+#pragma GCC visibility pop
 
 #endif

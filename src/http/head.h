@@ -10,6 +10,9 @@
 
 #include "compat.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 /* Parses one HTTP/1.x response head in text: the status line and the header lines (CRLF or
    LF line ends) up to the first empty line or the end of the text; what follows the empty
    line (a body, trailers) is ignored. On success pushes the headers table, sets *status and
@@ -24,5 +27,7 @@ void head_push_name(lua_State *L, const char *name, size_t len);
    already there, sep and value joined (an empty value adds nothing to a list: "a" and "" give
    "a"); pops both. */
 void head_join(lua_State *L, int t, const char *sep);
+
+#pragma GCC visibility pop
 
 #endif

@@ -10,6 +10,9 @@
 #include "core.h"
 #include "codec/json.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 /* Writes the query table at idx into g->aux (g->out serves as scratch), keys sorted bytewise;
    with list, the list endpoint's parameters (shape_params; their names and Lua types checked
    by query_check_params first) are checked and encoded its way.
@@ -24,5 +27,7 @@ void query_check_params(lua_State *L, int idx);
    *out (seconds since the epoch, UTC); now resolves RFC 850's two-digit years. Returns 1, or 0
    when the text is no HTTP-date. */
 int httpdate_parse(const char *s, size_t len, time_t now, time_t *out);
+
+#pragma GCC visibility pop
 
 #endif

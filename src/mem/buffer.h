@@ -15,6 +15,9 @@
 
 #include <lua.h>
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 typedef struct buffer {
     char *data;
     size_t len, cap;
@@ -41,5 +44,7 @@ static inline void buffer_addc(buffer *b, char c)
     if (b->len < b->cap || buffer_reserve(b, 1))
         b->data[b->len++] = c;
 }
+
+#pragma GCC visibility pop
 
 #endif

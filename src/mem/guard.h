@@ -10,6 +10,9 @@
 #include "compat.h"
 #include "mem/buffer.h"
 
+/* internal to the module (see core.h) */
+#pragma GCC visibility push(hidden)
+
 /* A block handed out by an arena carries this header (aligned like any allocation). */
 typedef union arena_header {
     struct {
@@ -60,5 +63,7 @@ void *arena_realloc(arena *a, void *p, size_t size);
 
 /* Frees a block of the arena (p may be NULL). */
 void arena_free(arena *a, void *p);
+
+#pragma GCC visibility pop
 
 #endif

@@ -10,10 +10,14 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(hidden)
+
 /* simdjson's DOM parser: it takes a subset of what yajl takes (no BOM, no \f or \v as space, no
-   integer beyond uint64, no number beyond a double, no lone surrogate), and checks UTF-8 as
-   strictly as the decoder. */
+   integer beyond uint64, no number beyond a double, no unpaired surrogate, no document nested
+   deeper than 128 levels), and refuses strings that are not valid UTF-8. */
 extern const json_parser json_simd;
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -131,15 +131,26 @@ local function attempt_once(spec, req, ctx, key)
   return value, err
 end
 
+-- Statuses that only a gateway answers (PostHog's application never does, reference §15.2):
+-- the gateway got no complete answer from PostHog, which may have applied the request.
+local GATEWAY_ONLY = { [502] = true, [504] = true }
+
 -- Whether a failed attempt of `spec` may have been applied: it was sent and no complete answer
--- came back; or a write was answered 2xx with a body that could not be read; or the transport
+-- came back, from the transport or (a write answered 5xx) from PostHog: a 502 or 504, or any
+-- other 5xx without PostHog's own error body (`type` and `code`: an HTML page of a proxy, a
+-- crash page); or a write was answered 2xx with a body that could not be read; or the transport
 -- replayed the request (an earlier copy may have been applied) and the answer is the conflict
--- that such a copy causes.
+-- that such a copy causes. PostHog's own 5xx answers (500 `error`, 503 `database_unavailable`)
+-- are its complete answer: the write failed.
 local function maybe_applied(spec, err)
   if err.kind == "transport" or err.kind == "timeout" then return err.sent ~= false end
   if spec.method == "GET" then return false end
+  local status = err.status
   if err.kind == "decode" then
-    return type(err.status) == "number" and err.status >= 200 and err.status < 300
+    return type(status) == "number" and status >= 200 and status < 300
+  end
+  if type(status) == "number" and status >= 500 and status < 600 then
+    return GATEWAY_ONLY[status] or not (err.type and err.code)
   end
   return err.replayed == true and spec.conflict ~= nil and spec.conflict(err)
 end

@@ -18,8 +18,27 @@ local expect, raise = options.expect, options.raise
 local evdefs = {
   VERSION = "0.1.0",
   null = core.null,
-  DEFAULTS = options.DEFAULTS,
 }
+
+-- A copy of the table `t` and of the tables in it.
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = type(v) == "table" and copy(v) or v end
+  return out
+end
+
+-- `evdefs.DEFAULTS`, the defaults of `new`'s options, is a copy made at each read: code that
+-- changes it changes no client's options, nor what other code reads there.
+setmetatable(evdefs, { __index = function(_, name)
+  if name == "DEFAULTS" then return copy(options.DEFAULTS) end
+end })
+
+--- The JSON parser that decodes answers first in this Lua state: "simdjson" (outside nginx, when
+-- the rock posthog-event-definitions-simdjson is installed) or "yajl" (always there; it also
+-- reads whatever simdjson refuses, so answers never depend on which runs).
+function evdefs.json_parser()
+  return core.json_parser()
+end
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 

@@ -28,6 +28,7 @@ options.TUNING = {
   backoff_cap = 30,           -- the longest computed backoff
   page_size = 100,            -- PostHog's PAGE_SIZE
   page_fetchers = 4,          -- pages of `all` fetched at once once the count is known
+  max_walk_pages = 100000,    -- the most pages a walk takes when no exact count bounds it
   project_page_size = 500,    -- pages of the project-level lists (schemas, properties)
   bulk_max_ids = 500,         -- PostHog's BULK_UPDATE_TAGS_MAX_IDS, also for bulk verify
   bulk_max_tags = 100,        -- tags in one bulk_update_tags request

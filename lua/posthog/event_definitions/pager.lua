@@ -21,6 +21,7 @@ end
 -- The path and query of a `next` link, to be requested from the configured host; or nil and
 -- the reason when it does not point at this pipeline's list endpoint.
 local function next_target(p, url)
+  if url:find("[%c%s]") then return nil, "next link holds a space or a control character" end
   local path, query = url:match("^[hH][tT][tT][pP][sS]?://[^/?#]*(/[^?#]*)(%??[^#]*)$")
   if not path then return nil, "next link is not an absolute http(s) URL" end
   local prefix = p.prefix
@@ -44,30 +45,41 @@ local function broken(p, detail, attempts)
   return p:error { kind = "decode", detail = detail, method = "GET", path = p:shown(), attempts = attempts }
 end
 
--- The most pages a walk may take, judged by its first page: what `count` allows at this page
--- size, one more for a definition inserted meanwhile, and as many again when the count is capped
--- (a lower bound). nil when the first page gives no count.
+-- The most pages a walk may take, judged by its first page, and the count that says so: an
+-- exact count allows what it takes at this page size and one more page for a definition
+-- inserted meanwhile; a count that is capped (a lower bound) or absent says nothing, and no
+-- walk goes beyond TUNING.max_walk_pages.
 local function page_bound(first)
   local size = #first.results
-  if type(first.count) ~= "number" or size == 0 then return nil end
-  local pages = math.floor(first.count / size) + 2
-  if first.count_is_capped then pages = 2 * pages end
-  return pages
+  local pages = type(first.count) == "number" and size > 0 and math.floor(first.count / size) + 2
+  if first.count_is_capped or not pages or pages > TUNING.max_walk_pages then
+    return TUNING.max_walk_pages
+  end
+  return pages, first.count
+end
+
+local NOTHING_NEW = "a page brought no definition that earlier pages had not"
+
+-- The decode error of a walk at its page bound.
+local function too_many_pages(p, w)
+  if w.count then
+    return broken(p, "more pages than the count allows (" .. tostring(w.count) .. ")", w.pages)
+  end
+  return broken(p, "more than " .. w.bound .. " pages, the most a walk takes", w.pages)
 end
 
 -- The page after a page of `size` results whose `next` link is `link`, in walk `w`, or nil (no
 -- more pages), or nil, err. It takes the link and size rather than the page, so that a caller
 -- done with the page does not keep it while the next one arrives. A `next` that comes round
--- again, an empty page that still has a `next`, or more pages than the count allows end the
--- walk with a decode error.
-local function next_page(p, w, link, size)
+-- again, an empty page that still has a `next`, or more pages than the walk's bound end the
+-- walk with a decode error, and so does a page that brought `nothing_new`.
+local function next_page(p, w, link, size, nothing_new)
   if not link then return nil end
   if size == 0 then return nil, broken(p, "an empty page has a next link", w.pages) end
-  if w.bound and w.pages >= w.bound then
-    return nil, broken(p, "more pages than the count allows (" .. tostring(w.count) .. ")", w.pages)
-  end
+  if w.pages >= w.bound then return nil, too_many_pages(p, w) end
   local target, why = next_target(p, link)
   if target and w.targets[target] then why, target = "next link repeats an earlier page", nil end
+  if target and nothing_new then why, target = NOTHING_NEW, nil end
   if not target then return nil, broken(p, why, w.pages) end
   w.targets[target] = true
   w.pages = w.pages + 1
@@ -91,32 +103,37 @@ end
 
 -- A new walk from its first page.
 local function walk(first)
-  return { targets = {}, ids = new_ids(), pages = 1, bound = page_bound(first), count = first.count }
+  local bound, count = page_bound(first)
+  return { targets = {}, ids = new_ids(), pages = 1, bound = bound, count = count }
 end
 
 --- Iterator over every definition matching `params` (in name order unless `params.ordering`
 -- says otherwise), one page in memory at a time, never the same id twice; a failure yields
--- `false, err` once and ends the loop.
+-- `false, err` once and ends the loop. A page whose definitions all came before, and that
+-- still has a `next`, ends the walk with a decode error (a pager going round).
 function pager.each(p, params)
-  local page, index, finished, w = nil, 0, false, nil
+  local page, index, fresh, finished, w = nil, 0, 0, false, nil
   return function()
     while not finished do
       while page and index < #page.results do
         index = index + 1
         local def = page.results[index]
         local id = type(def) == "table" and def.id
-        if not (id and seen_before(w.ids, id)) then return def end
+        if not (id and seen_before(w.ids, id)) then
+          fresh = fresh + 1
+          return def
+        end
       end
       local err
       if page then
         local link, size = page.next, #page.results
         page = nil -- one page in memory: the last is garbage while the next one arrives
-        page, err = next_page(p, w, link, size)
+        page, err = next_page(p, w, link, size, fresh == 0)
       else
         page, err = pager.list(p, walk_params(params))
         if page then w = walk(page) end
       end
-      index = 0
+      index, fresh = 0, 0
       if not page then
         finished = true
         if err then return false, err end
@@ -135,6 +152,14 @@ local function append_results(out, ids, page)
   return true
 end
 
+-- A copy of `params` asking for `limit` definitions from `offset`.
+local function page_query(params, limit, offset)
+  local query = {}
+  for k, v in pairs(params) do query[k] = v end
+  query.limit, query.offset = limit, offset
+  return query
+end
+
 -- The pages after `first`, fetched by offset, at most TUNING.page_fetchers at a time, each
 -- offset taken only when a fetcher is free (so a huge count plans nothing ahead); nil, err if
 -- any fails. `size` is the page size, `offset` the first page's offset.
@@ -144,10 +169,7 @@ local function remaining_pages(p, params, first, size, offset)
     while not failure and not ctx.cancelled and next_offset < first.count do
       local at = next_offset
       next_offset = next_offset + size
-      local query = {}
-      for k, v in pairs(params) do query[k] = v end
-      query.limit, query.offset = size, at
-      local page, err = fetch(p, endpoints.list(p, query), ctx)
+      local page, err = fetch(p, endpoints.list(p, page_query(params, size, at)), ctx)
       if not page then
         failure = failure or err
       elseif #page.results == 0 then
@@ -165,38 +187,79 @@ local function remaining_pages(p, params, first, size, offset)
   return pages
 end
 
+local CHANGED = "the definitions changed while paging (a definition came twice); try again"
+
+-- Appends to `out` (whose first definition is at `offset`) the pages after the first of a
+-- walk whose count is capped: a lower bound, so no count can say that the walk is whole.
+-- They are fetched one by one by offset, each starting with the last definition of the one
+-- before: a definition inserted or deleted ahead of the walk's position shifts what follows,
+-- and that definition then comes back moved, so the walk fails rather than repeat or drop one.
+-- Pages come while they have a `next`, up to TUNING.max_walk_pages. Returns true, or nil, err.
+local function overlapping_pages(p, params, first, out, ids, offset)
+  local size, pages, page = math.max(#first.results, 2), 1, first
+  while page.next do
+    if pages >= TUNING.max_walk_pages then
+      return nil, broken(p, "more than " .. pages .. " pages, the most a walk takes", pages)
+    end
+    local err
+    page, err = fetch(p, endpoints.list(p, page_query(params, size, offset + #out - 1)))
+    pages = pages + 1
+    if not page then return nil, err end
+    local results = page.results
+    if not results[1] or results[1].id ~= out[#out].id then
+      return nil, broken(p, "the definitions changed while paging (the page after "
+        .. tostring(out[#out].name) .. " did not start with it); try again", pages)
+    end
+    if #results == 1 and page.next then return nil, broken(p, NOTHING_NEW, pages) end
+    for i = 2, #results do
+      if seen_before(ids, results[i].id) then return nil, broken(p, CHANGED, pages) end
+      out[#out + 1] = results[i]
+    end
+  end
+  return true
+end
+
 --- Every definition matching `params` (in name order unless `params.ordering` says otherwise)
 -- as one array, or nil, err: never an array with a definition missing or repeated. When the
 -- first page is full and its count exact, the other pages are fetched by offset, a few at a
--- time, and the total must match the count; otherwise `next` is followed page by page.
+-- time, and the total must match the count; when the count is capped, pages overlapping by
+-- one definition are fetched one by one (overlapping_pages); otherwise `next` is followed page
+-- by page, and an exact count must match the total.
 function pager.all(p, params)
   params = walk_params(params)
   local page, err = pager.list(p, params)
   if not page then return nil, err end
   local out, ids = {}, new_ids()
-  local changed = "the definitions changed while paging (a definition came twice); try again"
-  if not append_results(out, ids, page) then return nil, broken(p, changed, 1) end
+  if not append_results(out, ids, page) then return nil, broken(p, CHANGED, 1) end
   local size = params.limit or TUNING.page_size
   local offset = params.offset or 0
   if not page.next then return out end
-  local w = walk(page)
-  if page.count_is_capped or type(page.count) ~= "number" or #page.results ~= size then
+  if page.count_is_capped and #page.results > 0 then
+    local whole, failure = overlapping_pages(p, params, page, out, ids, offset)
+    if not whole then return nil, failure end
+    return out
+  end
+  local first, pages = page
+  if type(page.count) ~= "number" or #page.results ~= size then
+    local w = walk(page)
     while page.next do
       page, err = next_page(p, w, page.next, #page.results)
       if not page then return nil, err end
-      if not append_results(out, ids, page) then return nil, broken(p, changed, w.pages) end
+      if not append_results(out, ids, page) then return nil, broken(p, CHANGED, w.pages) end
     end
-    return out
+    pages = w.pages
+  else
+    local rest
+    rest, err = remaining_pages(p, params, page, size, offset)
+    if not rest then return nil, err end
+    for i = 1, #rest do
+      if not append_results(out, ids, rest[i]) then return nil, broken(p, CHANGED, 1 + #rest) end
+    end
+    pages = 1 + #rest
   end
-  local pages
-  pages, err = remaining_pages(p, params, page, size, offset)
-  if not pages then return nil, err end
-  for i = 1, #pages do
-    if not append_results(out, ids, pages[i]) then return nil, broken(p, changed, 1 + #pages) end
-  end
-  if #out ~= page.count - offset then
+  if type(first.count) == "number" and #out ~= first.count - offset then
     return nil, broken(p, string.format("the definitions changed while paging (count %d, "
-      .. "received %d); try again", page.count - offset, #out), 1 + #pages)
+      .. "received %d); try again", first.count - offset, #out), pages)
   end
   return out
 end

@@ -18,9 +18,11 @@ function runtime.phase()
   return nil
 end
 
--- Outside nginx the decoder gets its faster parser, simdjson (the same answers); inside nginx it
--- is left out, since it maps libstdc++ into every worker (a require of the module adds it).
-if runtime.phase() == nil then require "posthog.event_definitions.simdjson" end
+-- Outside nginx the decoder gets its faster parser, simdjson (the same answers), when its rock
+-- (posthog-event-definitions-simdjson) is installed; without it, yajl decodes alone. Inside
+-- nginx it is left out, since it maps libstdc++ into every worker (a require of the module adds
+-- it). core.json_parser() says which runs.
+if runtime.phase() == nil then pcall(require, "posthog.event_definitions.simdjson") end
 
 local warned = {}
 -- Logs `message` at the nginx warn level, once per worker process for each `what`.

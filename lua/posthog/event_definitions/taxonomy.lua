@@ -46,22 +46,45 @@ function taxonomy.stale(p, filters, settings)
   return out
 end
 
+-- The most pages of a project-level list whose first page holds `size` items of `count`, and
+-- why: what an exact count allows and one more, else (or beyond it) TUNING.max_walk_pages.
+local function list_bound(count, size)
+  local pages = type(count) == "number" and size > 0 and math.floor(count / size) + 2
+  if not pages or pages > TUNING.max_walk_pages then
+    return TUNING.max_walk_pages, "more than " .. TUNING.max_walk_pages .. " pages, the most a walk takes"
+  end
+  return pages, "more pages than the count allows (" .. count .. ")"
+end
+
 --- Every item of a project-level list endpoint (`path` under /api/projects/{id}/, e.g.
 -- "schema_property_groups/"), page by page, through the pipeline `p`; an array or nil, err.
+-- The walk ends as the pager's do: an item that comes twice (by id), an empty page that still
+-- has a `next`, or more pages than the first page's count allows is a decode error.
 function taxonomy.project_list(p, path, query)
   local full = p.list_path:gsub("event_definitions/$", "") .. path
-  local out, offset = {}, 0
+  local out, ids, offset, pages, bound, beyond = {}, {}, 0, 0, nil, nil
+  local function broken(detail)
+    return p:error { kind = "decode", method = "GET", path = p:shown(full), detail = detail, attempts = 1 }
+  end
   while true do
     query.limit, query.offset = TUNING.project_page_size, offset
     local page, err = p:send { method = "GET", path = full, query = query, shape = "object" }
     if not page then return nil, err end
+    pages = pages + 1
     local results = page.results
-    if type(results) ~= "table" then
-      return nil, p:error { kind = "decode", method = "GET", path = p:shown(full),
-        detail = "expected a page with results", attempts = 1 }
+    if type(results) ~= "table" then return nil, broken("expected a page with results") end
+    if #results == 0 and page.next then return nil, broken("an empty page has a next link") end
+    for _, item in ipairs(results) do
+      local id = type(item) == "table" and item.id
+      if id then
+        if ids[id] then return nil, broken("the list changed while paging (an item came twice); try again") end
+        ids[id] = true
+      end
+      out[#out + 1] = item
     end
-    for _, item in ipairs(results) do out[#out + 1] = item end
-    if not page.next or #results == 0 then return out end
+    if not page.next then return out end
+    if not bound then bound, beyond = list_bound(page.count, #results) end
+    if pages >= bound then return nil, broken(beyond) end
     offset = offset + #results
   end
 end

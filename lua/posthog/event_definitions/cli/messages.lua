@@ -2,8 +2,8 @@
 -- library's own prefix dropped, never doubled), usage errors with the command's usage, notices
 -- (silenced by --quiet), and a hint after an error whose likely cause is known: a key of the
 -- other region (401), PostHog's refusal of scoped keys on metrics (403), a missing scope, a host
--- that does not answer or whose certificate is not trusted, a deployment without the Enterprise
--- package. The key never appears: the library
+-- that does not answer, speaks plain HTTP to an https:// URL or whose certificate is not trusted,
+-- a deployment without the Enterprise package. The key never appears: the library
 -- scrubs it from its errors, and nothing here prints it.
 local errors = require "posthog.event_definitions.errors"
 
@@ -26,9 +26,20 @@ messages.INTERRUPTED = {
 messages.WRITING = { at_once = PROGRAM .. ": interrupted while the change was being sent; it may have been "
   .. "applied (get shows the definition)\n" }
 
---- A message or an error table as one line without the library's own prefix.
+--- `s` with the user info of every URL in it shown as "***": "http://user:secret@host" becomes
+-- "http://***@host", and so does a "user:secret@host" that lacks its scheme, at the start or
+-- quoted ("\"user:secret@host\"").
+function messages.hide_userinfo(s)
+  s = s:gsub("(%a[%w+.-]*://)[^%s/?#\"]*@", "%1***@")
+  s = s:gsub("^[^%s/?#\":]+:[^%s/?#\"]*@", "***@")
+  return (s:gsub("\"[^%s/?#\":]+:[^%s/?#\"]*@", "\"***@"))
+end
+local hide_userinfo = messages.hide_userinfo
+
+--- A message or an error table as one line without the library's own prefix, the user info
+-- of any URL in it shown as "***" (a password typed into --host or POSTHOG_HOST).
 function messages.diagnostic(message)
-  message = tostring(message)
+  message = hide_userinfo(tostring(message))
   if message:sub(1, #LIBRARY) == LIBRARY then return message:sub(#LIBRARY + 1) end
   return message
 end
@@ -68,6 +79,10 @@ local function hint(ctx, err)
     if detail:find("resolve host", 1, true) then
       return "the host name of " .. host .. " does not resolve: check --host or POSTHOG_HOST"
     end
+    if detail:find("wrong version number", 1, true) then
+      return "the server at " .. host .. " speaks plain HTTP, not TLS: use http:// if it is meant to be "
+        .. "plain (a local or test server), else check the port"
+    end
     if detail:find("certificate", 1, true) or detail:find("SSL", 1, true) then
       return "the TLS certificate of " .. host .. " is not trusted: for a private CA give --ca-file FILE "
         .. "(--insecure skips the check)"
@@ -94,18 +109,18 @@ end
 
 --- Prints "posthog-evdefs: hint: <text>" on stderr.
 function messages.print_hint(ctx, text)
-  ctx.err(PROGRAM .. ": hint: " .. text .. "\n")
+  ctx.err(PROGRAM .. ": hint: " .. hide_userinfo(text) .. "\n")
 end
 
 --- Prints a notice on stderr unless --quiet.
 function messages.note(ctx, message)
   if ctx.quiet then return end
-  ctx.err(PROGRAM .. ": " .. message .. "\n")
+  ctx.err(PROGRAM .. ": " .. hide_userinfo(message) .. "\n")
 end
 
 --- Prints a usage error with the usage of `command` (an argparse command); returns 2.
 function messages.usage_error(ctx, message, command)
-  ctx.err(PROGRAM .. ": " .. message .. "\n" .. command:get_usage() .. "\n"
+  ctx.err(PROGRAM .. ": " .. hide_userinfo(message) .. "\n" .. command:get_usage() .. "\n"
     .. "Run with --help for more.\n")
   return 2
 end
