@@ -1,7 +1,7 @@
 std = "min"
 max_line_length = 120
-include_files = { "lua/**/*.lua", "edge/lua/**/*.lua", "spec/**/*.lua", "bench/**/*.lua", "examples/**/*.lua", "fuzz/*.lua", "bin/*",
-  "rockspec/*.rockspec", ".luacheckrc", ".busted" }
+include_files = { "lua/**/*.lua", "edge/lua/**/*.lua", "spec/**/*.lua", "bench/**/*.lua", "examples/**/*.lua",
+  "fuzz/*.lua", "bin/*", "rockspec/*.rockspec", ".luacheckrc", ".busted" }
 exclude_files = { "build/**" }
 files["spec"] = { std = "+busted" }
 files["spec/fake"] = { std = "luajit", globals = { "ngx" } }

@@ -15,7 +15,8 @@ local VARIANTS = {
   tag = every("tag"),
   drop = every("drop"),
   reject = every("reject"),
-  named = { policy = { unknown = "drop", ["$pageview"] = "drop", ["$autocapture"] = "tag", ["survey shown"] = "drop" } },
+  named = { policy = { unknown = "drop", ["$pageview"] = "drop", ["$autocapture"] = "tag",
+    ["survey shown"] = "drop" } },
   strict_unread = { policy = { unknown = "pass" }, uninspected = "reject" },
 }
 
