@@ -28,11 +28,12 @@ messages.WRITING = { at_once = PROGRAM .. ": interrupted while the change was be
 
 --- `s` with the user info of every URL in it shown as "***": "http://user:secret@host" becomes
 -- "http://***@host", and so does a "user:secret@host" that lacks its scheme, at the start or
--- quoted ("\"user:secret@host\"").
+-- quoted ("\"user:secret@host\""). Brackets are never user info (RFC 3986), so a syntax hint
+-- such as "redis://[:password@]host" stays as it is.
 function messages.hide_userinfo(s)
-  s = s:gsub("(%a[%w+.-]*://)[^%s/?#\"]*@", "%1***@")
-  s = s:gsub("^[^%s/?#\":]+:[^%s/?#\"]*@", "***@")
-  return (s:gsub("\"[^%s/?#\":]+:[^%s/?#\"]*@", "\"***@"))
+  s = s:gsub("(%a[%w+.-]*://)[^%s/?#\"%[%]]*@", "%1***@")
+  s = s:gsub("^[^%s/?#\":%[%]]+:[^%s/?#\"%[%]]*@", "***@")
+  return (s:gsub("\"[^%s/?#\":%[%]]+:[^%s/?#\"%[%]]*@", "\"***@"))
 end
 local hide_userinfo = messages.hide_userinfo
 
