@@ -316,9 +316,13 @@ describe("the edge in real nginx", function()
     end)
 
     it("writes a summary to the error log (every second here, a minute by default), never the key", function()
+      local before = #nginx.log(app)
       send("/e/", array { E.unknown })
+      -- the first summary written after the send counts it (with whatever else moved since the
+      -- last one: on a busy machine a summary may come late and sum several sends)
       eventually("a summary with the violation", function()
-        return nginx.log(app):find('posthog edge: [^\n]*violations{default,unknown,drop} %+1') or nil
+        return nginx.log(app):sub(before + 1):find('posthog edge: [^\n]*violations{default,unknown,drop} %+%d+')
+          or nil
       end)
       assert.falsy(nginx.log(app):find(helpers.KEY, 1, true))
     end)
