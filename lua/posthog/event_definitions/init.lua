@@ -170,10 +170,21 @@ function Client:each(params)
 end
 
 --- Every definition matching `params` as one array, or nil, err (never a partial array).
-function Client:all(params)
+-- opts (optional): {on_progress = function(read, total)}, called as pages arrive with the
+-- definitions read so far and the count (nil when PostHog caps it).
+function Client:all(params, opts)
   local p = check_open(self)
   options.params(params, "all: params", 2)
-  return pager.all(p, params)
+  local on_progress
+  if opts ~= nil then
+    expect(opts, "table", "all: opts", 2)
+    for k, v in pairs(opts) do
+      if k ~= "on_progress" then raise("all: unknown option " .. tostring(k), 2) end
+      expect(v, "function", "all: opts.on_progress", 2)
+    end
+    on_progress = opts.on_progress
+  end
+  return pager.all(p, params, on_progress)
 end
 
 --- GET /{id}/ — one definition.

@@ -163,8 +163,8 @@ end
 -- The pages after `first`, fetched by offset, at most TUNING.page_fetchers at a time, each
 -- offset taken only when a fetcher is free (so a huge count plans nothing ahead); nil, err if
 -- any fails. `size` is the page size, `offset` the first page's offset.
-local function remaining_pages(p, params, first, size, offset)
-  local pages, next_offset, failure = {}, offset + size, nil
+local function remaining_pages(p, params, first, size, offset, progress)
+  local pages, next_offset, failure, read = {}, offset + size, nil, #first.results
   local function fetcher(ctx)
     while not failure and not ctx.cancelled and next_offset < first.count do
       local at = next_offset
@@ -177,6 +177,8 @@ local function remaining_pages(p, params, first, size, offset)
           .. first.count .. ")", 1)
       else
         pages[math.floor((at - offset) / size)] = page
+        read = read + #page.results
+        progress(read)
       end
     end
   end
@@ -195,7 +197,7 @@ local CHANGED = "the definitions changed while paging (a definition came twice);
 -- before: a definition inserted or deleted ahead of the walk's position shifts what follows,
 -- and that definition then comes back moved, so the walk fails rather than repeat or drop one.
 -- Pages come while they have a `next`, up to TUNING.max_walk_pages. Returns true, or nil, err.
-local function overlapping_pages(p, params, first, out, ids, offset)
+local function overlapping_pages(p, params, first, out, ids, offset, progress)
   local size, pages, page = math.max(#first.results, 2), 1, first
   while page.next do
     if pages >= TUNING.max_walk_pages then
@@ -215,6 +217,7 @@ local function overlapping_pages(p, params, first, out, ids, offset)
       if seen_before(ids, results[i].id) then return nil, broken(p, CHANGED, pages) end
       out[#out + 1] = results[i]
     end
+    progress(#out)
   end
   return true
 end
@@ -224,18 +227,22 @@ end
 -- first page is full and its count exact, the other pages are fetched by offset, a few at a
 -- time, and the total must match the count; when the count is capped, pages overlapping by
 -- one definition are fetched one by one (overlapping_pages); otherwise `next` is followed page
--- by page, and an exact count must match the total.
-function pager.all(p, params)
+-- by page, and an exact count must match the total. `on_progress(read, total)` (optional) is
+-- called as pages arrive: the definitions read so far, and the count when it is exact.
+function pager.all(p, params, on_progress)
   params = walk_params(params)
   local page, err = pager.list(p, params)
   if not page then return nil, err end
+  local total = not page.count_is_capped and type(page.count) == "number" and page.count or nil
+  local function progress(read) if on_progress then on_progress(read, total) end end
   local out, ids = {}, new_ids()
   if not append_results(out, ids, page) then return nil, broken(p, CHANGED, 1) end
+  progress(#out)
   local size = params.limit or TUNING.page_size
   local offset = params.offset or 0
   if not page.next then return out end
   if page.count_is_capped and #page.results > 0 then
-    local whole, failure = overlapping_pages(p, params, page, out, ids, offset)
+    local whole, failure = overlapping_pages(p, params, page, out, ids, offset, progress)
     if not whole then return nil, failure end
     return out
   end
@@ -246,11 +253,12 @@ function pager.all(p, params)
       page, err = next_page(p, w, page.next, #page.results)
       if not page then return nil, err end
       if not append_results(out, ids, page) then return nil, broken(p, CHANGED, w.pages) end
+      progress(#out)
     end
     pages = w.pages
   else
     local rest
-    rest, err = remaining_pages(p, params, page, size, offset)
+    rest, err = remaining_pages(p, params, page, size, offset, progress)
     if not rest then return nil, err end
     for i = 1, #rest do
       if not append_results(out, ids, rest[i]) then return nil, broken(p, CHANGED, 1 + #rest) end

@@ -105,22 +105,18 @@ function session.definition(ctx, client, ref)
   return def
 end
 
---- Every definition matching params, or nil, err. When stderr shows progress, the pages are
--- walked one by one with a running count; otherwise client:all fetches them (concurrently).
+--- Every definition matching params, or nil, err (client:all: never a partial list). When
+-- stderr shows progress, a running count of the definitions read, ended by a newline.
 function session.all(ctx, client, params)
   local count = output.counter(ctx, "reading definitions")
   if not count then return client:all(params) end
-  local defs, page = {}, params and params.limit or 100
-  for def, err in client:each(params) do
-    if def == false then
-      if #defs > 0 then count(#defs, true) end
-      return nil, err
-    end
-    defs[#defs + 1] = def
-    if #defs % page == 0 then count(#defs) end
-  end
-  count(#defs, true)
-  return defs
+  local read = 0
+  local defs, err = client:all(params, { on_progress = function(n, total)
+    read = n
+    if n ~= total then count(n) end -- the last one is written with its newline below
+  end })
+  if read > 0 then count(defs and #defs or read, true) end
+  return defs, err
 end
 
 --- Refuses a destructive command that cannot be confirmed: no --yes (nor --dry-run) and no
