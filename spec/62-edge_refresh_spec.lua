@@ -82,6 +82,19 @@ describe("the edge's indexes", function()
       eventually_forwards("checkout in reject mode", text, false)
     end)
 
+    it("schemas: a property no longer required passes, required again is judged", function()
+      local text = '{"event":"checkout","properties":{}}'
+      assert.is_false(forwards(app, "/v/drop/e/", text))
+      local relaxed = { seed = TAXONOMY.seed, definitions = TAXONOMY.definitions, property_groups = { {
+        name = "checkout", events = { "checkout" }, properties = { { name = "order_id", property_type = "Numeric" } },
+      } } }
+      helpers.reset(relaxed)
+      eventually_forwards("checkout without a required order_id", text, true)
+      helpers.reset(TAXONOMY)
+      helpers.config { schema_enforcement_reject = true }
+      eventually_forwards("checkout requiring order_id again", text, false)
+    end)
+
     it("a delete and a create of the same name (the count unchanged): the new definition counts", function()
       local text = '{"event":"signup"}'
       assert.is_true(forwards(app, "/v/drop/e/", text))
