@@ -153,9 +153,12 @@ local function worker_pids(app)
   local f = assert(io.open(app.dir .. "/nginx.pid"))
   local master = f:read("*l")
   f:close()
-  local pipe = assert(io.popen("ps -o pid= --ppid " .. master))
+  local pipe = assert(io.popen("cat /proc/[0-9]*/stat 2>/dev/null")) -- no ps on a bare Debian
   local pids = {}
-  for pid in pipe:read("*a"):gmatch("%d+") do pids[#pids + 1] = pid end
+  for line in pipe:lines() do
+    local pid, ppid = line:match("^(%d+) %(.*%) %S+ (%d+) ")
+    if ppid == master then pids[#pids + 1] = pid end
+  end
   pipe:close()
   return pids, master
 end

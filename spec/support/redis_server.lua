@@ -180,9 +180,9 @@ function M.nginx_resolving(locations)
   local dir = os.tmpname()
   os.remove(dir)
   assert(sh("mkdir -p " .. dir .. "/logs " .. dir .. "/tmp && chmod -R 755 " .. dir))
-  local pwd = io.popen("pwd")
-  local root = pwd:read("*l")
-  pwd:close()
+  local copy = io.popen("spec/nginx/copy-code " .. dir) -- what its workers (nobody) may read
+  local root = copy:read("*l")
+  copy:close()
   local port, blocks = free_port(), {}
   for path, l in pairs(locations) do
     blocks[#blocks + 1] = string.format("location = %s {\n resolver 127.0.0.1:%d ipv6=off;\n"
@@ -214,7 +214,8 @@ http {
 }
 ]], dir, dir, table.concat(temp, "\n  "), root, root, root, port, table.concat(blocks, "\n")))
   f:close()
-  assert(sh("nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf -e " .. dir .. "/logs/error.log"))
+  assert(sh("env -u LUA_PATH -u LUA_CPATH nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf -e " .. dir
+    .. "/logs/error.log"))
   return { url = "http://127.0.0.1:" .. port, dir = dir }
 end
 
