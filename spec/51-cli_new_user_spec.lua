@@ -285,12 +285,24 @@ describe("posthog-evdefs, as a new user met it", function()
       assert(os.execute("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "
         .. dir .. "/key.pem -out " .. dir .. "/ca.pem -days 2 -subj /CN=127.0.0.1"
         .. " -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1"))
-      local port = 20000 + os.time() % 20000
+      local socket = require "socket"
+      local probe = assert(socket.bind("127.0.0.1", 0))
+      local _, port = probe:getsockname()
+      probe:close()
       os.execute("openssl s_server -quiet -www -accept 127.0.0.1:" .. port .. " -cert " .. dir .. "/ca.pem -key "
         .. dir .. "/key.pem >/dev/null 2>&1 </dev/null & echo $! >" .. dir .. "/pid")
       local pid = slurp(dir .. "/pid"):match("%d+")
       finally(function() os.execute("kill " .. pid .. " 2>/dev/null; rm -rf " .. dir) end)
-      os.execute("sleep 0.5")
+      local listening
+      for _ = 1, 600 do -- until s_server accepts (a busy machine starts it late), at most a minute
+        local c = socket.tcp()
+        c:settimeout(1)
+        listening = c:connect("127.0.0.1", port)
+        c:close()
+        if listening then break end
+        socket.sleep(0.1)
+      end
+      assert.truthy(listening, "openssl s_server never listened on " .. port)
       local host = "https://127.0.0.1:" .. port
       local _, _, err = run { "--host", host, "list" }
       assert.matches("certificate", err)
