@@ -167,11 +167,15 @@ edge-demo: deps
 
 ## bench: benchmarks against peers, side by side in one run (see BENCHMARKS.md). BENCH_PACKAGES:
 ## what only the benchmarks need (the listing's peers and wrk), installed as deps installs.
-BENCH_PACKAGES := lua-curl wrk python3
+## The edge's floor (bench/edge_floor.cpp) links libdeflate, zlib and simdjson.
+BENCH_PACKAGES := lua-curl wrk python3 libdeflate-dev zlib1g-dev
 bench: deps
 	@$(MAKE) --no-print-directory DEB_PACKAGES="$(BENCH_PACKAGES)" deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/edge_floor
 	@bench/run
+$(BUILD)/bench/edge_floor: bench/edge_floor.cpp Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 $(CXXWARN) $(SIMDJSON_CFLAGS) -o $@ $< $(SIMDJSON_LIBS) -ldeflate -lz
 
 ## fake-server: the fake PostHog server with SEED sample definitions (default 200) on a free
 ## loopback port, in the foreground (Ctrl-C stops it); prints the export lines that point
