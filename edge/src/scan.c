@@ -411,17 +411,21 @@ int edge_surrogates_ok(const char *text, size_t len)
     return 1;
 }
 
-/* edge_core.scan(body, max_events) -> form, events, n, api_key, token
-                                     | nil, reason ("json" or "too_many_events"), detail.
-   form is "batch" ({"batch": [...]}), "array" ([...]) or "single" (one event object); events is
-   a flat array of EDGE_FIELDS values per event, in body order (see edge.h); api_key and token
-   are the root object's (false when absent). Any JSON error, or an item that is not an object,
-   is a failure; so is a body with more than max_events events (the parse stops there). */
-int edge_scan(lua_State *L)
+/* The arguments of edge_core.scan: the body and max_events (default 10^9). */
+const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
+{
+    const char *text = luaL_checklstring(L, 1, len);
+    lua_Number max = luaL_optnumber(L, 2, 1e9);
+    *max_events = max < 0 ? 0 : max > 1e9 ? 1000000000L : (long)max;
+    return text;
+}
+
+/* edge_core.scan_yajl(body, max_events): edge_core.scan with yajl, whatever is registered. */
+int edge_scan_yajl(lua_State *L)
 {
     size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
-    lua_Number max = luaL_optnumber(L, 2, 1e9);
+    long max;
+    const char *text = edge_scan_args(L, &len, &max);
     scanner s;
     void **hp;
     yajl_status st;
@@ -441,7 +445,7 @@ int edge_scan(lua_State *L)
     }
     memset(&s, 0, sizeof s);
     s.L = L;
-    s.max_events = max < 0 ? 0 : max > 1e9 ? 1000000000L : (long)max;
+    s.max_events = max;
     s.why = "not valid JSON";
     lua_settop(L, 2);
     luaL_checkstack(L, 2 * SLOTS + 8, "scan");
@@ -484,4 +488,22 @@ int edge_scan(lua_State *L)
     lua_pushvalue(L, s.top.slots + SLOT_API_KEY);
     lua_pushvalue(L, s.top.slots + SLOT_TOKEN);
     return 5;
+}
+
+/* edge_core.scan(body, max_events) -> form, events, n, api_key, token
+                                     | nil, reason ("json" or "too_many_events"), detail.
+   form is "batch" ({"batch": [...]}), "array" ([...]) or "single" (one event object); events is
+   a flat array of EDGE_FIELDS values per event, in body order (see edge.h); api_key and token
+   are the root object's (false when absent). Any JSON error, or an item that is not an object,
+   is a failure; so is a body with more than max_events events (the parse stops there). A
+   registered scanner (scanner.h) scans first; what it does not accept, yajl scans. */
+int edge_scan(lua_State *L)
+{
+    size_t len;
+    long max;
+    const char *text = edge_scan_args(L, &len, &max);
+
+    if (edge_scan_registered(L, text, len, max))
+        return 5;
+    return edge_scan_yajl(L);
 }
