@@ -46,7 +46,7 @@ lua_bin_jit := luajit
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
   lua-busted luarocks libcurl4-openssl-dev libyajl-dev libsimdjson-dev g++ libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
   lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl \
-  redis-server python3 libzstd1 libbrotli1 zstd brotli
+  redis-server python3 libzstd1 libbrotli1 zstd brotli libdeflate0
 
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
