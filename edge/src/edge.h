@@ -47,6 +47,9 @@ EDGE_HIDDEN int edge_surrogates_ok(const char *text, size_t len);
 EDGE_HIDDEN int edge_scan_registered(lua_State *L, const char *text, size_t len, long max_events);
 EDGE_HIDDEN int edge_scan_registered_alone(lua_State *L);
 EDGE_HIDDEN int edge_scanner_name(lua_State *L);
+/* bytes.c */
+EDGE_HIDDEN int edge_same(lua_State *L);
+EDGE_HIDDEN int edge_join(lua_State *L);
 /* props.c */
 EDGE_HIDDEN int edge_props(lua_State *L);
 /* module.c */

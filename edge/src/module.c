@@ -93,6 +93,10 @@ int luaopen_posthog_event_definitions_edge_core(lua_State *L)
     lua_setfield(L, -2, "scanner");
     lua_pushcfunction(L, edge_props);
     lua_setfield(L, -2, "props");
+    lua_pushcfunction(L, edge_same);
+    lua_setfield(L, -2, "same");
+    lua_pushcfunction(L, edge_join);
+    lua_setfield(L, -2, "join");
     lua_pushnumber(L, EDGE_FIELDS);
     lua_setfield(L, -2, "FIELDS");
     return 1;

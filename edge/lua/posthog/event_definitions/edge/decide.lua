@@ -106,7 +106,7 @@ end
 -- The texts and rewrite of a payload where some event is tagged, dropped or rejected.
 function decide.apply(text, form, ev, n, result, classes, actions, errors, worst_at, engage)
   local rejected = actions[worst_at] == "reject"
-  local pieces, expected = {}, {}
+  local pieces, expected, m = {}, {}, 0 -- expected: (string, first, last) of each event forwarded
   for i = 1, n do
     local base = (i - 1) * FIELDS
     local name = ev[base + 3] or (engage and "$identify") or nil
@@ -116,14 +116,17 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
       local pairs = '"$taxonomy_violation":' .. json_string(why) .. ',"$taxonomy_violation_detail":'
         .. detail_of(why, name, errors[i])
       local out = tagged(text, ev, base, pairs, true)
-      if not out or not rewrite.holds(out, "single", { out }) then out = sub(text, ev[base + 1], ev[base + 2]) end
+      if not (out and rewrite.holds(out, "single", { out, 1, #out }, 3)) then
+        out = sub(text, ev[base + 1], ev[base + 2])
+      end
       result.removed[#result.removed + 1] = { text = out, name = name, class = why }
       pieces[i] = false
-    elseif action == "tag" then
-      pieces[i] = tagged(text, ev, base, '"$taxonomy_violation":' .. json_string(class))
-      expected[#expected + 1] = pieces[i] or sub(text, ev[base + 1], ev[base + 2])
     else
-      expected[#expected + 1] = sub(text, ev[base + 1], ev[base + 2])
+      local piece = action == "tag" and tagged(text, ev, base, '"$taxonomy_violation":' .. json_string(class)) or nil
+      pieces[i] = piece
+      if piece then expected[m + 1], expected[m + 2], expected[m + 3] = piece, 1, #piece
+      else expected[m + 1], expected[m + 2], expected[m + 3] = text, ev[base + 1], ev[base + 2] end
+      m = m + 3
     end
   end
   if rejected then
@@ -132,7 +135,7 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
   end
   local body, kept = rewrite.build(text, form, ev, n, pieces)
   result.kept = kept
-  if body and not rewrite.holds(body, form, expected) then
+  if body and not rewrite.holds(body, form, expected, m) then
     result.rewrite_failed, result.body, result.kept, result.removed = true, nil, n, {}
     return result
   end
