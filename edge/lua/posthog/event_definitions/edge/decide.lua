@@ -80,7 +80,7 @@ function decide.run(text, c)
     result.not_ready = true
     return result
   end
-  local classes, actions, errors = {}, {}, {}
+  local classes, actions, errors -- made at the first event with a class
   local worst, worst_at = 0, nil
   for i = 1, n do
     local base = (i - 1) * FIELDS
@@ -96,8 +96,9 @@ function decide.run(text, c)
       result.counts[key] = (result.counts[key] or 0) + 1
       if action ~= "pass" then result.offenders[#result.offenders + 1] = { class, name or "" } end
       if SEVERITY[action] > worst then worst, worst_at = SEVERITY[action], i end
+      if not classes then classes, actions, errors = {}, {}, {} end
+      classes[i], actions[i], errors[i] = class, action, errs
     end
-    classes[i], actions[i], errors[i] = class, action, errs
   end
   if worst == 0 then return result end
   return decide.apply(text, form, ev, n, result, classes, actions, errors, worst_at, c.engage)

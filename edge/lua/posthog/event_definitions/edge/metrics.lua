@@ -6,7 +6,7 @@
 -- `max_offenders` distinct names get their own counter; the rest add to the name "_other".
 local metrics = {}
 
-local concat, sort, format, gsub = table.concat, table.sort, string.format, string.gsub
+local concat, sort, format, gsub, find = table.concat, table.sort, string.format, string.gsub, string.find
 
 local SEP = "\31"
 local K_OFFENDER_SLOTS = "offender_slots"
@@ -32,7 +32,9 @@ local COUNTERS = {
 
 -- A label value as a key part: no separator, no control character.
 local function part(v)
-  return (gsub(v or "", "%c", "?"))
+  if v == nil then return "" end
+  if not find(v, "%c") then return v end
+  return (gsub(v, "%c", "?"))
 end
 
 --- Adds n to counter `name` with label values a, b, c (strings or nil).
