@@ -90,7 +90,7 @@ static int push_scan(lua_State *L, const edge_scan_out *out)
     size_t i;
 
     lua_pushstring(L, FORMS[out->form]);
-    lua_createtable(L, (int)(out->n * EDGE_FIELDS), 0);
+    edge_events_table(L, 3, out->n);
     t = lua_gettop(L);
     for (i = 0; i < out->n; i++) {
         const edge_event *e = &out->events[i];
@@ -122,16 +122,13 @@ int edge_scan_registered(lua_State *L, const char *text, size_t len, long max_ev
 
     if (sc == NULL || (state = scanner_state(L, sc)) == NULL)
         return 0;
-    /* a body with an unpaired surrogate escape: left to yajl's scan, which refuses it */
-    if (!edge_surrogates_ok(text, len))
-        return 0;
     memset(&out, 0, sizeof out);
     if (sc->scan(state, text, len, (size_t)max_events, &out) != 1)
         return 0;
     return push_scan(L, &out);
 }
 
-/* edge_core.scan_registered(body, max_events) -> what edge_core.scan returns, when the
+/* edge_core.scan_registered(body, max_events [, into]) -> what edge_core.scan returns, when the
    registered scanner accepts the body; nil when it does not, or none is registered (specs and
    make fuzz compare it with edge_core.scan_yajl). */
 int edge_scan_registered_alone(lua_State *L)

@@ -420,7 +420,7 @@ const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
     return text;
 }
 
-/* edge_core.scan_yajl(body, max_events): edge_core.scan with yajl, whatever is registered. */
+/* edge_core.scan_yajl(body, max_events [, into]): edge_core.scan with yajl, whatever is registered. */
 int edge_scan_yajl(lua_State *L)
 {
     size_t len;
@@ -447,10 +447,10 @@ int edge_scan_yajl(lua_State *L)
     s.L = L;
     s.max_events = max;
     s.why = "not valid JSON";
-    lua_settop(L, 2);
+    lua_settop(L, 3);
     luaL_checkstack(L, 2 * SLOTS + 8, "scan");
-    hp = edge_yajl_handle(L);                 /* slot 3: frees the handle on any raise */
-    lua_newtable(L);                          /* slot 4: the events */
+    hp = edge_yajl_handle(L);                 /* slot 4: frees the handle on any raise */
+    edge_events_table(L, 3, 0);               /* slot 5: the events */
     s.out = lua_gettop(L);
     s.top.slots = s.out + 1;
     s.item.slots = s.out + 1 + SLOTS;
@@ -490,11 +490,22 @@ int edge_scan_yajl(lua_State *L)
     return 5;
 }
 
-/* edge_core.scan(body, max_events) -> form, events, n, api_key, token
+/* Pushes the table the events go into: the argument at `arg` when it is a table (its items past
+   the events' are left as they are), else a new one with room for n events. */
+void edge_events_table(lua_State *L, int arg, size_t n)
+{
+    if (lua_istable(L, arg))
+        lua_pushvalue(L, arg);
+    else
+        lua_createtable(L, (int)(n * EDGE_FIELDS), 0);
+}
+
+/* edge_core.scan(body, max_events [, into]) -> form, events, n, api_key, token
                                      | nil, reason ("json" or "too_many_events"), detail.
    form is "batch" ({"batch": [...]}), "array" ([...]) or "single" (one event object); events is
-   a flat array of EDGE_FIELDS values per event, in body order (see edge.h); api_key and token
-   are the root object's (false when absent). Any JSON error, or an item that is not an object,
+   a flat array of EDGE_FIELDS values per event, in body order (see edge.h): the table `into`
+   when given (reused from scan to scan: only its first n * FIELDS items are this body's), else
+   a new one; api_key and token are the root object's (false when absent). Any JSON error, or an item that is not an object,
    is a failure; so is a body with more than max_events events (the parse stops there). A
    registered scanner (scanner.h) scans first; what it does not accept, yajl scans. */
 int edge_scan(lua_State *L)

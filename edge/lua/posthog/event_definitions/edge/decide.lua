@@ -18,6 +18,10 @@ local SEVERITY = judge.ACTIONS
 
 local decide = {}
 
+-- The events of the payload being decided, filled by each scan (no new table per request; decide
+-- never yields, and nothing it returns refers to it).
+local SCANNED = {}
+
 -- A token as PostHog's capture compares it: trimmed (nil when empty).
 local function trimmed(token)
   if not token then return nil end
@@ -70,7 +74,7 @@ end
 --    rejected request), counts = {["class/action"] = n}, offenders = {{class, name}, …}}
 function decide.run(text, c)
   local s = c.settings
-  local form, ev, n, root_api_key, root_token = scan(text, s.max_events)
+  local form, ev, n, root_api_key, root_token = scan(text, s.max_events, SCANNED)
   if not form then return nil, ev, n end
   local token = decide.token(form, ev, n, root_api_key, root_token, c.bearer)
   local project = c.project(token)

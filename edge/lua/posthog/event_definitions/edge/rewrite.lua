@@ -10,6 +10,8 @@ local scan, FIELDS, join, same = edge_core.scan, edge_core.FIELDS, edge_core.joi
 
 local rewrite = {}
 
+local CHECKED = {} -- the events of the body being checked, filled by each check's scan
+
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\" }
 
 --- `s` (valid UTF-8) as a JSON string literal.
@@ -70,7 +72,7 @@ end
 --- Whether `body` scans as `form` holding exactly the events `expected`, a flat list of m/3
 -- (string, first, last) triples: each event's bytes, in order, where they are.
 function rewrite.holds(body, form, expected, m)
-  local got_form, ev, n = scan(body)
+  local got_form, ev, n = scan(body, nil, CHECKED)
   if got_form ~= form or 3 * n ~= m then return false end
   for i = 1, n do
     local base, e = (i - 1) * FIELDS, (i - 1) * 3
