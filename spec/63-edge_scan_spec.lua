@@ -195,6 +195,44 @@ describe("edge core.scan's scanners", function()
   end)
 end)
 
+describe("edge core.scan's table, join and same", function()
+  it("fills the table it is given: this body's events first, the rest of the table left as it was", function()
+    local into = {}
+    local form, ev, n = edge_core.scan('[{"event":"a"},{"event":"b"},{"event":"c"}]', nil, into)
+    assert.equal("array", form)
+    assert.equal(into, ev)
+    assert.equal(3, n)
+    for _, scan_with in ipairs { edge_core.scan, edge_core.scan_yajl } do
+      local _, again, m = scan_with('{"event":"z","properties":{}}', 10, into)
+      assert.equal(into, again)
+      assert.same({ 1, "z", "b" }, { m, again[3], again[F + 3] })
+    end
+  end)
+
+  it("join gathers strings and byte ranges of the text in order; empty ranges add nothing", function()
+    local text = "0123456789"
+    assert.equal("012-56789", edge_core.join(text, { 1, 3, "-", 6, 10, 5, 4 }, 7))
+    assert.equal("", edge_core.join(text, { 3, 2 }, 2))
+    assert.equal("ab", edge_core.join(text, { "a", "b", "c" }, 2))
+    local big = string.rep("x", 3 * 1024 * 1024) -- past the buffer the state keeps
+    assert.equal(#big + 1, #edge_core.join(big, { 1, #big, "y" }, 3))
+    assert.equal("12", edge_core.join(text, { 2, 3 }, 2))
+    assert.is_false(pcall(edge_core.join, text, { 0, 3 }, 2))
+    assert.is_false(pcall(edge_core.join, text, { 5, 11 }, 2))
+    assert.is_false(pcall(edge_core.join, text, { true }, 1))
+  end)
+
+  it("same compares a byte range with another string's bytes, in place", function()
+    assert.is_true(edge_core.same("xxabcxx", 3, 5, "abc", 1))
+    assert.is_true(edge_core.same("abc", 1, 3, "zzabc", 3))
+    assert.is_false(edge_core.same("xxabcxx", 3, 5, "abd", 1))
+    assert.is_false(edge_core.same("xxabcxx", 3, 5, "ab", 1)) -- past the end of b
+    assert.is_false(edge_core.same("abc", 2, 4, "bc", 1)) -- past the end of a
+    assert.is_false(edge_core.same("abc", 0, 1, "ab", 1))
+    assert.is_false(edge_core.same("abc", 1, 1, "ab", 0))
+  end)
+end)
+
 describe("edge core.props", function()
   it("gives the JSON kind and the value of each key of one object, the last of repeated keys", function()
     local body = 'xx{"a":1,"b":"s\\u00e9","c":null,"d":[1,{"x":"y"}],"e":{"f":1},"g":true,"a2":2.50e3,"h":5,"h":null}yy'
