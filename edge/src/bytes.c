@@ -37,6 +37,7 @@ int edge_same(lua_State *L)
 /* ===== join ===== */
 
 #define SCRATCH_MT "posthog.event_definitions.edge.scratch"
+#define SCRATCH_KEY "posthog.event_definitions.edge.scratch.1"
 #define SCRATCH_KEEP (1024 * 1024) /* a larger scratch buffer is freed after its join */
 
 typedef struct scratch {
@@ -58,7 +59,7 @@ static int scratch_gc(lua_State *L)
 static scratch *scratch_of(lua_State *L, size_t size)
 {
     scratch *s;
-    lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH_MT);
+    lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
     s = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (s == NULL) {
@@ -70,7 +71,7 @@ static scratch *scratch_of(lua_State *L, size_t size)
             lua_setfield(L, -2, "__gc");
         }
         lua_setmetatable(L, -2);
-        lua_setfield(L, LUA_REGISTRYINDEX, SCRATCH_MT);
+        lua_setfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
     }
     if (size > s->size) {
         char *p = realloc(s->p, size);
