@@ -258,24 +258,29 @@ bool root_object(state &s, dom::object o, edge_scan_out *out)
     return true;
 }
 
-/* Copies the body into the state's buffer, with simdjson's padding after it; a long body's
-   buffers, kept from the last scan, are released first. */
+/* Copies the body into the state's buffer, with simdjson's padding after it, and makes room in
+   the parser for it: both grow by steps of GROWTH bytes (bodies of about the same size do not
+   make them grow again and again); a long body's buffers, kept from the last scan, are released
+   first. */
 bool take(state &s, const char *text, size_t len)
 {
-    size_t need = len + simdjson::SIMDJSON_PADDING;
-    if (s.buf_size > KEEP + simdjson::SIMDJSON_PADDING && need <= KEEP + simdjson::SIMDJSON_PADDING) {
+    constexpr size_t GROWTH = 16 * 1024;
+    size_t capacity = (len / GROWTH + 1) * GROWTH;
+    if (s.buf_size > KEEP + simdjson::SIMDJSON_PADDING && len <= KEEP) {
         free(s.buf);
         s.buf = nullptr;
         s.buf_size = 0;
         s.parser = dom::parser();
     }
-    if (need > s.buf_size) {
-        char *grown = static_cast<char *>(realloc(s.buf, need));
+    if (len + simdjson::SIMDJSON_PADDING > s.buf_size) {
+        char *grown = static_cast<char *>(realloc(s.buf, capacity + simdjson::SIMDJSON_PADDING));
         if (grown == nullptr)
             return false;
         s.buf = grown;
-        s.buf_size = need;
+        s.buf_size = capacity + simdjson::SIMDJSON_PADDING;
     }
+    if (len > s.parser.capacity() && s.parser.allocate(capacity) != SUCCESS)
+        return false;
     memcpy(s.buf, text, len);
     memset(s.buf + len, 0, simdjson::SIMDJSON_PADDING);
     return true;
