@@ -82,8 +82,13 @@ local function request(body, gz, c)
   return result
 end
 
+collectgarbage()
+local heap = collectgarbage("count")
 local project = { key = "default", index = seeded_index(10000, 5) }
-print(string.format("scanner: %s", edge_core.scanner and edge_core.scanner() or "yajl"))
+collectgarbage()
+print(string.format("scanner: %s, deflate: %s; the index of 10,000 definitions: %.0f KB of JSON in the shared dict, "
+  .. "%.0f KB decoded in a worker", edge_core.scanner(), inflate.deflate_library,
+  #evdefs.encode(project.index) / 1024, collectgarbage("count") - heap))
 -- fn of the next of the request's variants in turn (no two calls in a row on the same body)
 local function rotating(name, fn)
   local bodies = { read(name .. ".body") }
@@ -104,14 +109,14 @@ for _, name in ipairs { "batch50", "batch50_drop", "single" } do
   local parts = {
     inflate = gz and per_call(n, function() inflate.decode("gzip", body, 2e7) end) or 0,
     scan = per_call(n, function() edge_core.scan(text, 10000) end),
-    yajl = edge_core.scan_yajl and per_call(n, function() edge_core.scan_yajl(text, 10000) end),
+    yajl = per_call(n, function() edge_core.scan_yajl(text, 10000) end),
     decide = per_call(n, function() decide.run(text, c) end),
     deflate = (gz and result.body) and per_call(n, function() inflate.encode("gzip", result.body) end) or 0,
     whole = per_call(n, rotating(name, function(b) request(b, gz, c) end)),
   }
   print(string.format("%-13s %6d bytes (%5d sent): inflate %6.1f µs, scan %6.1f µs%s, decide %6.1f µs, "
     .. "deflate %6.1f µs; whole %6.1f µs, %6.1f KB of Lua memory allocated%s", name, #text, #body, parts.inflate,
-    parts.scan, parts.yajl and string.format(" (yajl %6.1f µs)", parts.yajl) or "", parts.decide, parts.deflate,
+    parts.scan, string.format(" (yajl %6.1f µs)", parts.yajl), parts.decide, parts.deflate,
     parts.whole, allocated(rotating(name, function(b) request(b, gz, c) end)), result.body and " (rewritten)" or ""))
 end
 
