@@ -29,6 +29,12 @@ REDIS_SOURCES := $(wildcard src/redis/*.c)
 # (the capture body scanner) under edge/src, linking yajl only.
 EDGE_SOURCES := $(wildcard edge/src/*.c)
 EDGE_HEADERS := $(wildcard edge/src/*.h)
+# Its optional faster scanner (rock posthog-event-definitions-edge-simdjson): one C++ file over
+# simdjson's DOM parser and structural index, built without exceptions, and the C module that
+# registers it.
+EDGE_SIMD_SOURCES := $(wildcard edge/src/simdjson/*.c)
+EDGE_SIMD_CXX     := edge/src/simdjson/scan_simd.cpp
+EDGE_SIMD_CXXFLAGS := -fno-exceptions -fno-rtti -DSIMDJSON_EXCEPTIONS=0
 
 lua_inc_5.4 := /usr/include/lua5.4
 lua_inc_5.1 := /usr/include/lua5.1
@@ -40,7 +46,7 @@ lua_bin_jit := luajit
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson \
   lua-busted luarocks libcurl4-openssl-dev libyajl-dev libsimdjson-dev g++ libhiredis-dev pkg-config nginx libnginx-mod-http-lua \
   lua-resty-core lua-check lua-ldoc lua-markdown lua-argparse lua-socket valgrind clang curl ca-certificates openssl \
-  redis-server python3 libzstd1 libbrotli1 zstd brotli
+  redis-server python3 libzstd1 libbrotli1 zstd brotli libdeflate0
 
 core_so    = $(BUILD)/$(1)/posthog/event_definitions/core.so
 libcurl_so = $(BUILD)/$(1)/posthog/event_definitions/transport/libcurl.so
@@ -48,8 +54,9 @@ hiredis_so = $(BUILD)/$(1)/posthog/event_definitions/hiredis.so
 simd_so    = $(BUILD)/$(1)/posthog/event_definitions/simdjson.so
 faults_so  = $(BUILD)/$(1)/alloc_faults.so
 edge_so    = $(BUILD)/$(1)/posthog/event_definitions/edge/core.so
+edge_simd_so = $(BUILD)/$(1)/posthog/event_definitions/edge/simdjson.so
 MODULES := $(foreach v,$(LUAS),$(call core_so,$(v)) $(call libcurl_so,$(v)) $(call hiredis_so,$(v)) $(call simd_so,$(v)) \
-  $(call faults_so,$(v)) $(call edge_so,$(v)))
+  $(call faults_so,$(v)) $(call edge_so,$(v)) $(call edge_simd_so,$(v)))
 
 .PHONY: all deps test test-installed demo edge-demo lint valgrind sanitize fuzz bench install check-install fake-server doc check-links clean
 all: $(MODULES)
@@ -79,6 +86,13 @@ $(call edge_so,$(1)): $(EDGE_SOURCES) $(EDGE_HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Iedge/src -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
 	  $$(EDGE_SOURCES) $$(YAJL_LIBS)
+$(BUILD)/$(1)/obj/edge_scan_simd.o: $(EDGE_SIMD_CXX) $(EDGE_HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(CFLAGS) $$(CXXWARN) $$(EDGE_SIMD_CXXFLAGS) $$(PIC) -Iedge/src $$(SIMDJSON_CFLAGS) -c -o $$@ $(EDGE_SIMD_CXX)
+$(call edge_simd_so,$(1)): $(EDGE_SIMD_SOURCES) $(BUILD)/$(1)/obj/edge_scan_simd.o $(EDGE_HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Iedge/src -I$$(lua_inc_$(1)) -shared -Wl,-z,nodelete -o $$@ \
+	  $(EDGE_SIMD_SOURCES) $(BUILD)/$(1)/obj/edge_scan_simd.o $$(SIMDJSON_LIBS) -lstdc++
 # test only (spec/04-alloc_faults_spec.lua), never installed
 $(call faults_so,$(1)): spec/support/alloc_faults.c src/compat.h Makefile
 	@mkdir -p $$(dir $$@)
@@ -122,10 +136,11 @@ sanitize: deps
 ## dictionary (fuzz/*.dict); new inputs go to build/fuzz/corpus/<name>, a crash to
 ## build/fuzz/crash-<name>-*. Prints each harness's executions; any crash fails.
 FUZZ_SECONDS  ?= 10
-FUZZ_HARNESSES := decode response encode request retry_after tags parse_head edge_scan
+FUZZ_HARNESSES := decode response encode request retry_after tags parse_head edge_scan edge_simd
 FUZZ_FLAGS    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g
 FUZZ_OBJECTS  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SOURCES) $(SIMD_SOURCES)) $(BUILD)/fuzz/obj/simdjson/json_simd.o \
-  $(patsubst edge/src/%.c,$(BUILD)/fuzz/obj/edge/%.o,$(EDGE_SOURCES))
+  $(patsubst edge/src/%.c,$(BUILD)/fuzz/obj/edge/%.o,$(EDGE_SOURCES) $(EDGE_SIMD_SOURCES)) \
+  $(patsubst edge/src/%.cpp,$(BUILD)/fuzz/obj/edge/%.o,$(EDGE_SIMD_CXX))
 .SECONDARY: $(FUZZ_OBJECTS)
 $(BUILD)/fuzz/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
@@ -133,6 +148,9 @@ $(BUILD)/fuzz/obj/%.o: src/%.c $(HEADERS) Makefile
 $(BUILD)/fuzz/obj/edge/%.o: edge/src/%.c $(EDGE_HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) $(WARN) -Iedge/src -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
+$(BUILD)/fuzz/obj/edge/%.o: edge/src/%.cpp $(EDGE_HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_FLAGS) $(CXXWARN) $(EDGE_SIMD_CXXFLAGS) -Iedge/src $(SIMDJSON_CFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/obj/%.o: src/%.cpp $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	clang++ $(FUZZ_FLAGS) $(CXXWARN) -Isrc $(SIMDJSON_CFLAGS) -c -o $@ $<
@@ -167,11 +185,15 @@ edge-demo: deps
 
 ## bench: benchmarks against peers, side by side in one run (see BENCHMARKS.md). BENCH_PACKAGES:
 ## what only the benchmarks need (the listing's peers and wrk), installed as deps installs.
-BENCH_PACKAGES := lua-curl wrk python3
+## The edge's floor (bench/edge_floor.cpp) links libdeflate, zlib and simdjson.
+BENCH_PACKAGES := lua-curl wrk python3 libdeflate-dev zlib1g-dev
 bench: deps
 	@$(MAKE) --no-print-directory DEB_PACKAGES="$(BENCH_PACKAGES)" deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/edge_floor
 	@bench/run
+$(BUILD)/bench/edge_floor: bench/edge_floor.cpp Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 $(CXXWARN) $(SIMDJSON_CFLAGS) -o $@ $< $(SIMDJSON_LIBS) -ldeflate -lz
 
 ## fake-server: the fake PostHog server with SEED sample definitions (default 200) on a free
 ## loopback port, in the foreground (Ctrl-C stops it); prints the export lines that point
@@ -204,18 +226,19 @@ doc: deps
 
 ## install: install the rocks for Lua 5.1 and 5.4 with LuaRocks, offline, with no variables (the
 ## rockspecs find libcurl, yajl and simdjson themselves, Debian's multiarch directories
-## included): the client, then its simdjson parser and the edge. Lua 5.4 goes last, so the posthog-evdefs
+## included): the client, then its simdjson parser, the edge and its simdjson scanner. Lua 5.4 goes last, so the posthog-evdefs
 ## that stays installed is the Lua 5.4 one.
 CLIENT_ROCK   := rockspec/posthog-event-definitions-scm-1.rockspec
 SIMDJSON_ROCK := rockspec/posthog-event-definitions-simdjson-scm-1.rockspec
 EDGE_ROCK     := rockspec/posthog-event-definitions-edge-scm-1.rockspec
+EDGE_SIMDJSON_ROCK := rockspec/posthog-event-definitions-edge-simdjson-scm-1.rockspec
 install: deps
-	for v in 5.1 5.4; do for r in $(CLIENT_ROCK) $(SIMDJSON_ROCK) $(EDGE_ROCK); do \
+	for v in 5.1 5.4; do for r in $(CLIENT_ROCK) $(SIMDJSON_ROCK) $(EDGE_ROCK) $(EDGE_SIMDJSON_ROCK); do \
 	  luarocks --lua-version=$$v make --deps-mode=none $$r || exit 1; done; done
 
 ## test-installed: the Lua 5.4 specs against the rocks that a plain `luarocks make` installs into
-## $(BUILD)/installed (the client, then its simdjson parser and the edge, whose dependency on the
-## client that tree satisfies), not against build/: LUA_PATH and LUA_CPATH point at that tree (and at the
+## $(BUILD)/installed (the client, then its simdjson parser, the edge and its simdjson scanner,
+## whose dependencies that tree satisfies), not against build/: LUA_PATH and LUA_CPATH point at that tree (and at the
 ## test-only alloc_faults module beside it), and the specs run its posthog-evdefs. nginx and the
 ## fake server still load build/jit.
 INSTALLED := $(BUILD)/installed
@@ -225,7 +248,7 @@ test-installed: deps
 	@rm -rf $(INSTALLED) && mkdir -p $(INSTALLED)/test && cp $(call faults_so,5.4) $(INSTALLED)/test/
 	@env -u LUA_PATH -u LUA_CPATH luarocks --lua-version=5.4 make --tree $(INSTALLED) --deps-mode=none \
 	  $(CLIENT_ROCK) >$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
-	@for rock in $(SIMDJSON_ROCK) $(EDGE_ROCK); do env -u LUA_PATH -u LUA_CPATH luarocks --lua-version=5.4 make \
+	@for rock in $(SIMDJSON_ROCK) $(EDGE_ROCK) $(EDGE_SIMDJSON_ROCK); do env -u LUA_PATH -u LUA_CPATH luarocks --lua-version=5.4 make \
 	  --tree $(INSTALLED) --deps-mode=one $$rock >$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }; done
 	@LUAS=5.4 INSTALLED=$(INSTALLED) spec/run
 

@@ -1,6 +1,7 @@
 /*
  * harness.c - the libFuzzer entry point of every harness in fuzz/ (make fuzz): a Lua 5.4 state
- * with the core module and its simdjson parser compiled in (as the facade loads them), and the
+ * with the core module and its simdjson parser compiled in (as the facade loads them), the
+ * edge's module and its simdjson scanner (as the edge loads them), and the
  * harness's Lua script (FUZZ_SCRIPT, fuzz/<name>.lua, read from the repository root), which
  * returns a function of the input bytes. That function calls the core's entry points and checks
  * what the contract promises; an error it raises (a broken promise) aborts, so libFuzzer keeps
@@ -21,6 +22,7 @@
 int luaopen_posthog_event_definitions_core(lua_State *L);
 int luaopen_posthog_event_definitions_simdjson(lua_State *L);
 int luaopen_posthog_event_definitions_edge_core(lua_State *L);
+int luaopen_posthog_event_definitions_edge_simdjson(lua_State *L);
 
 static lua_State *L;
 
@@ -50,6 +52,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     luaL_requiref(L, "posthog.event_definitions.simdjson", luaopen_posthog_event_definitions_simdjson, 0);
     lua_pop(L, 1);
     luaL_requiref(L, "posthog.event_definitions.edge.core", luaopen_posthog_event_definitions_edge_core, 0);
+    lua_pop(L, 1);
+    luaL_requiref(L, "posthog.event_definitions.edge.simdjson", luaopen_posthog_event_definitions_edge_simdjson, 0);
     lua_pop(L, 1);
     if (luaL_loadfile(L, FUZZ_SCRIPT) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK || !lua_isfunction(L, -1)) {
         fprintf(stderr, "harness: %s: %s\n", FUZZ_SCRIPT, lua_isstring(L, -1) ? lua_tostring(L, -1) : "no function");

@@ -42,7 +42,8 @@ build = {
     ["posthog.event_definitions.edge.settings"] = "edge/lua/posthog/event_definitions/edge/settings.lua",
     -- The capture body scanner: links yajl only; exports luaopen_* alone whatever the flags.
     ["posthog.event_definitions.edge.core"] = {
-      sources = { "edge/src/module.c", "edge/src/props.c", "edge/src/scan.c" },
+      sources = { "edge/src/bytes.c", "edge/src/module.c", "edge/src/props.c", "edge/src/registered.c",
+        "edge/src/scan.c" },
       incdirs = { "edge/src", "$(YAJL_INCDIR)" },
       libdirs = { "$(YAJL_LIBDIR)" },
       libraries = { "yajl" },

@@ -313,6 +313,8 @@ describe("the edge in real nginx", function()
       assert.equal(4, delta('posthog_edge_removed_total{project="default",destination="quarantine"}'))
       assert.equal(1, delta('posthog_edge_requests_total{project="default",outcome="rewritten"}'))
       assert.truthy(after:find("# TYPE posthog_edge_violations_total counter\n", 1, true))
+      -- the worker scans with simdjson (its module is built here) and inflates with libdeflate
+      assert.equal(1, metric(after, 'posthog_edge_worker_libraries{scanner="simdjson",deflate="libdeflate"}'))
     end)
 
     it("writes a summary to the error log (every second here, a minute by default), never the key", function()

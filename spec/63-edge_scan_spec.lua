@@ -1,14 +1,24 @@
 -- The edge's scanner (posthog.event_definitions.edge.core: edge/src/scan.c and props.c), on every
 -- interpreter: the byte ranges the edge rewrites by, names and tokens as PostHog's capture reads
 -- them, the properties value of every kind, the event cap, and every way a body is refused (so
--- that a body the edge cannot read is never rewritten).
+-- that a body the edge cannot read is never rewritten). The scan's cases run twice: with yajl
+-- (edge_core.scan_yajl) and with simdjson's scanner registered (edge/src/simdjson), which must
+-- answer the same; the simdjson scanner reads the SDKs' bodies itself.
 local edge_core = require "posthog.event_definitions.edge.core"
+local sdk = require "support.sdk_bodies"
+local run_child = require "spec.support.child"
 
 local F = edge_core.FIELDS
+local simdjson_built = pcall(require, "posthog.event_definitions.edge.simdjson")
+local scanners = { { "yajl", edge_core.scan_yajl } }
+if simdjson_built then scanners[2] = { "simdjson", edge_core.scan } end
+
+for _, scanner in ipairs(scanners) do
+local scan_with = scanner[2]
 
 -- The events of a scan as tables.
 local function scan(body, max)
-  local form, ev, n, api_key, token = edge_core.scan(body, max)
+  local form, ev, n, api_key, token = scan_with(body, max)
   if not form then return nil, ev, n end
   local out = {}
   for i = 0, n - 1 do
@@ -24,12 +34,12 @@ end
 
 -- Why a body is refused (nil when it is read).
 local function refusal(body, max)
-  local form, reason = edge_core.scan(body, max)
+  local form, reason = scan_with(body, max)
   if form then return nil end
   return reason
 end
 
-describe("edge core.scan", function()
+describe("edge core.scan (" .. scanner[1] .. ")", function()
   it("finds a single event object, with its properties range and key counts", function()
     local body = '  {"event":"a", "properties": {"x": 1, "y": {"z": [2]}}, "timestamp": 5}\n'
     local form, ev = scan(body)
@@ -121,7 +131,7 @@ describe("edge core.scan", function()
       '{"batch":[{"event":"a","token":"\\ud800"}]}', '[{"event":"a","properties":{"x":"\\ud800\\u0041"}}]',
       '[{"event":"a","properties":{"x":"\\udc00\\ud800"}}]', '[{"event":"a\\ud83d"}]',
     } do
-      local form, reason = edge_core.scan(body)
+      local form, reason = scan_with(body)
       assert.is_nil(form, body)
       assert.equal("json", reason, body)
     end
@@ -149,6 +159,77 @@ describe("edge core.scan", function()
         assert.equal(props[i], e.props)
       end
     end
+  end)
+end)
+
+end
+
+describe("edge core.scan's scanners", function()
+  it("simdjson's reads every SDK's body itself, with yajl's results, and refuses what yajl refuses", function()
+    if not simdjson_built then return pending("the simdjson scanner is not built") end
+    local events = { { event = "signup", properties = { plan = "pro", seats = 3, ok = true, tags = { "a" } } },
+      { event = "caf\195\169 \240\159\152\128", properties = sdk.object { { "token", "phc_x" }, { "n", sdk.null } } } }
+    for _, name in ipairs(sdk.SDKS) do
+      local text = sdk.build(name, events).text
+      if not text:find("^N4Ig") then -- lz64 is not JSON
+        local fast, slow = { edge_core.scan_registered(text, 100) }, { edge_core.scan_yajl(text, 100) }
+        assert.is_string(fast[1], name)
+        assert.same(slow, fast, name)
+      end
+    end
+    for _, body in ipairs { '[{"event":"a"},]', '{"batch":5}', "{}", '[{"a":01}]', '[{"a":"\\x"}]', "[{},{},{}]" } do
+      assert.is_nil(edge_core.scan_registered(body, 2), body)
+      assert.is_nil(edge_core.scan(body, 2), body)
+    end
+  end)
+
+  it("scanner() says which runs: yajl, then simdjson once its module is required", function()
+    if not simdjson_built then return pending("the simdjson scanner is not built") end
+    assert.equal("simdjson", edge_core.scanner())
+    assert.equal(0, run_child([[
+      local core = require "posthog.event_definitions.edge.core"
+      assert(core.scanner() == "yajl" and core.scan_registered("[]") == nil)
+      assert(require("posthog.event_definitions.edge.simdjson").scanner == "simdjson")
+      assert(core.scanner() == "simdjson" and core.scan_registered("[]") == "array")
+      os.exit(0)]]))
+  end)
+end)
+
+describe("edge core.scan's table, join and same", function()
+  it("fills the table it is given: this body's events first, the rest of the table left as it was", function()
+    local into = {}
+    local form, ev, n = edge_core.scan('[{"event":"a"},{"event":"b"},{"event":"c"}]', nil, into)
+    assert.equal("array", form)
+    assert.equal(into, ev)
+    assert.equal(3, n)
+    for _, scan_with in ipairs { edge_core.scan, edge_core.scan_yajl } do
+      local _, again, m = scan_with('{"event":"z","properties":{}}', 10, into)
+      assert.equal(into, again)
+      assert.same({ 1, "z", "b" }, { m, again[3], again[F + 3] })
+    end
+  end)
+
+  it("join gathers strings and byte ranges of the text in order; empty ranges add nothing", function()
+    local text = "0123456789"
+    assert.equal("012-56789", edge_core.join(text, { 1, 3, "-", 6, 10, 5, 4 }, 7))
+    assert.equal("", edge_core.join(text, { 3, 2 }, 2))
+    assert.equal("ab", edge_core.join(text, { "a", "b", "c" }, 2))
+    local big = string.rep("x", 3 * 1024 * 1024) -- past the buffer the state keeps
+    assert.equal(#big + 1, #edge_core.join(big, { 1, #big, "y" }, 3))
+    assert.equal("12", edge_core.join(text, { 2, 3 }, 2))
+    assert.is_false(pcall(edge_core.join, text, { 0, 3 }, 2))
+    assert.is_false(pcall(edge_core.join, text, { 5, 11 }, 2))
+    assert.is_false(pcall(edge_core.join, text, { true }, 1))
+  end)
+
+  it("same compares a byte range with another string's bytes, in place", function()
+    assert.is_true(edge_core.same("xxabcxx", 3, 5, "abc", 1))
+    assert.is_true(edge_core.same("abc", 1, 3, "zzabc", 3))
+    assert.is_false(edge_core.same("xxabcxx", 3, 5, "abd", 1))
+    assert.is_false(edge_core.same("xxabcxx", 3, 5, "ab", 1)) -- past the end of b
+    assert.is_false(edge_core.same("abc", 2, 4, "bc", 1)) -- past the end of a
+    assert.is_false(edge_core.same("abc", 0, 1, "ab", 1))
+    assert.is_false(edge_core.same("abc", 1, 1, "ab", 0))
   end)
 end)
 

@@ -40,7 +40,17 @@
 
 /* scan.c */
 EDGE_HIDDEN int edge_scan(lua_State *L);
+EDGE_HIDDEN int edge_scan_yajl(lua_State *L);
+EDGE_HIDDEN const char *edge_scan_args(lua_State *L, size_t *len, long *max_events);
+EDGE_HIDDEN void edge_events_table(lua_State *L, int arg, size_t n);
 EDGE_HIDDEN int edge_surrogates_ok(const char *text, size_t len);
+/* registered.c: 5 values pushed when a registered scanner (scanner.h) accepted the body, else 0 */
+EDGE_HIDDEN int edge_scan_registered(lua_State *L, const char *text, size_t len, long max_events);
+EDGE_HIDDEN int edge_scan_registered_alone(lua_State *L);
+EDGE_HIDDEN int edge_scanner_name(lua_State *L);
+/* bytes.c */
+EDGE_HIDDEN int edge_same(lua_State *L);
+EDGE_HIDDEN int edge_join(lua_State *L);
 /* props.c */
 EDGE_HIDDEN int edge_props(lua_State *L);
 /* module.c */

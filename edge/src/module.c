@@ -85,8 +85,18 @@ int luaopen_posthog_event_definitions_edge_core(lua_State *L)
     lua_newtable(L);
     lua_pushcfunction(L, edge_scan);
     lua_setfield(L, -2, "scan");
+    lua_pushcfunction(L, edge_scan_yajl);
+    lua_setfield(L, -2, "scan_yajl");
+    lua_pushcfunction(L, edge_scan_registered_alone);
+    lua_setfield(L, -2, "scan_registered");
+    lua_pushcfunction(L, edge_scanner_name);
+    lua_setfield(L, -2, "scanner");
     lua_pushcfunction(L, edge_props);
     lua_setfield(L, -2, "props");
+    lua_pushcfunction(L, edge_same);
+    lua_setfield(L, -2, "same");
+    lua_pushcfunction(L, edge_join);
+    lua_setfield(L, -2, "join");
     lua_pushnumber(L, EDGE_FIELDS);
     lua_setfield(L, -2, "FIELDS");
     return 1;

@@ -411,17 +411,21 @@ int edge_surrogates_ok(const char *text, size_t len)
     return 1;
 }
 
-/* edge_core.scan(body, max_events) -> form, events, n, api_key, token
-                                     | nil, reason ("json" or "too_many_events"), detail.
-   form is "batch" ({"batch": [...]}), "array" ([...]) or "single" (one event object); events is
-   a flat array of EDGE_FIELDS values per event, in body order (see edge.h); api_key and token
-   are the root object's (false when absent). Any JSON error, or an item that is not an object,
-   is a failure; so is a body with more than max_events events (the parse stops there). */
-int edge_scan(lua_State *L)
+/* The arguments of edge_core.scan: the body and max_events (default 10^9). */
+const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
+{
+    const char *text = luaL_checklstring(L, 1, len);
+    lua_Number max = luaL_optnumber(L, 2, 1e9);
+    *max_events = max < 0 ? 0 : max > 1e9 ? 1000000000L : (long)max;
+    return text;
+}
+
+/* edge_core.scan_yajl(body, max_events [, into]): edge_core.scan with yajl, whatever is registered. */
+int edge_scan_yajl(lua_State *L)
 {
     size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
-    lua_Number max = luaL_optnumber(L, 2, 1e9);
+    long max;
+    const char *text = edge_scan_args(L, &len, &max);
     scanner s;
     void **hp;
     yajl_status st;
@@ -441,12 +445,12 @@ int edge_scan(lua_State *L)
     }
     memset(&s, 0, sizeof s);
     s.L = L;
-    s.max_events = max < 0 ? 0 : max > 1e9 ? 1000000000L : (long)max;
+    s.max_events = max;
     s.why = "not valid JSON";
-    lua_settop(L, 2);
+    lua_settop(L, 3);
     luaL_checkstack(L, 2 * SLOTS + 8, "scan");
-    hp = edge_yajl_handle(L);                 /* slot 3: frees the handle on any raise */
-    lua_newtable(L);                          /* slot 4: the events */
+    hp = edge_yajl_handle(L);                 /* slot 4: frees the handle on any raise */
+    edge_events_table(L, 3, 0);               /* slot 5: the events */
     s.out = lua_gettop(L);
     s.top.slots = s.out + 1;
     s.item.slots = s.out + 1 + SLOTS;
@@ -484,4 +488,33 @@ int edge_scan(lua_State *L)
     lua_pushvalue(L, s.top.slots + SLOT_API_KEY);
     lua_pushvalue(L, s.top.slots + SLOT_TOKEN);
     return 5;
+}
+
+/* Pushes the table the events go into: the argument at `arg` when it is a table (its items past
+   the events' are left as they are), else a new one with room for n events. */
+void edge_events_table(lua_State *L, int arg, size_t n)
+{
+    if (lua_istable(L, arg))
+        lua_pushvalue(L, arg);
+    else
+        lua_createtable(L, (int)(n * EDGE_FIELDS), 0);
+}
+
+/* edge_core.scan(body, max_events [, into]) -> form, events, n, api_key, token
+                                     | nil, reason ("json" or "too_many_events"), detail.
+   form is "batch" ({"batch": [...]}), "array" ([...]) or "single" (one event object); events is
+   a flat array of EDGE_FIELDS values per event, in body order (see edge.h): the table `into`
+   when given (reused from scan to scan: only its first n * FIELDS items are this body's), else
+   a new one; api_key and token are the root object's (false when absent). Any JSON error, or an item that is not an object,
+   is a failure; so is a body with more than max_events events (the parse stops there). A
+   registered scanner (scanner.h) scans first; what it does not accept, yajl scans. */
+int edge_scan(lua_State *L)
+{
+    size_t len;
+    long max;
+    const char *text = edge_scan_args(L, &len, &max);
+
+    if (edge_scan_registered(L, text, len, max))
+        return 5;
+    return edge_scan_yajl(L);
 }

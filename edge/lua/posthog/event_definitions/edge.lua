@@ -17,6 +17,8 @@ local fleet = require "posthog.event_definitions.edge.fleet"
 local quarantine = require "posthog.event_definitions.edge.quarantine"
 local metrics = require "posthog.event_definitions.edge.metrics"
 local rewrite = require "posthog.event_definitions.edge.rewrite"
+local edge_core = require "posthog.event_definitions.edge.core"
+local inflate = require "posthog.event_definitions.edge.inflate"
 
 local edge = {}
 
@@ -202,7 +204,8 @@ end
 --- The counters as Prometheus text (content_by_lua* of a metrics location): requests by
 -- project and outcome, events, violations by class and action, offenders by event name
 -- (bounded), events taken out and where they went, uninspected requests by reason, refreshes,
--- the quarantine, and each project's index size and age.
+-- the quarantine, each project's index size and age, and the libraries that scan and inflate
+-- bodies (simdjson or yajl, libdeflate or zlib).
 function edge.metrics()
   local s = state
   if not s then error("edge.metrics: edge.init was not called in this worker", 2) end
@@ -211,7 +214,8 @@ function edge.metrics()
     local definitions, age, held = index.status(s.dict, p.key, ngx.now())
     projects[i] = { p.key, definitions, age, held }
   end
-  return metrics.prometheus(s.dict, projects, s.queue and s.queue:status())
+  return metrics.prometheus(s.dict, projects, s.queue and s.queue:status(),
+    { scanner = edge_core.scanner(), deflate = inflate.deflate_library })
 end
 
 return edge

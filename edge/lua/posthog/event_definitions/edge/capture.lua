@@ -14,8 +14,8 @@ local inflate = require "posthog.event_definitions.edge.inflate"
 
 local capture = {}
 
+local byte, find, sub = string.byte, string.find, string.sub
 local FORM = "application/x-www-form-urlencoded"
-local GZIP_MAGIC = "\31\139\8"
 local LOOK = 128 -- PostHog looks at this many leading bytes to guess base64 and forms
 
 -- Capture paths by kind, longest first; any prefix (a proxy's /ph/…), trailing slash optional.
@@ -31,10 +31,12 @@ local POST_ONLY = { ["/i/v1/analytics/events"] = true, ["/i/v1/ai/events"] = tru
 -- "engage", "v1", "recording" (session recordings: $snapshot only, not inspected), or nil.
 function capture.kind(uri, method)
   if method ~= "POST" and method ~= "GET" then return nil end
-  if uri:sub(-1) == "/" then uri = uri:sub(1, -2) end
+  local last = #uri
+  if byte(uri, last) == 47 then last = last - 1 end -- "/"
   for _, entry in ipairs(PATHS) do
     local path = entry[1]
-    if uri:sub(-#path) == path then
+    local at = last - #path + 1
+    if at >= 1 and find(uri, path, at, true) == at then
       if method == "GET" and POST_ONLY[path] then return nil end
       return entry[2]
     end
@@ -57,14 +59,17 @@ end
 -- the alphabet (with `loose`, spaces too: a form decoder turned its '+' into spaces).
 local function likely_base64(s, loose)
   if #s == 0 or #s % 4 ~= 0 then return false end
-  return not s:sub(1, LOOK):find(loose and "[^%w%+/= ]" or "[^%w%+/=]")
+  return not sub(s, 1, LOOK):find(loose and "[^%w%+/= ]" or "[^%w%+/=]")
 end
+
+local FORM_KEYS = { "data=", "_=", "ip=", "compression=" }
+local FORM_KEYS_AFTER = { "&data=", "&_=", "&ip=", "&compression=" }
 
 -- PostHog's guess that a payload is a form: a data, _, ip or compression field in its first LOOK bytes.
 local function likely_form(s)
-  local head = s:sub(1, LOOK)
-  for _, key in ipairs { "data=", "_=", "ip=", "compression=" } do
-    if head:sub(1, #key) == key or head:find("&" .. key, 1, true) then return true end
+  local head = sub(s, 1, LOOK)
+  for i, key in ipairs(FORM_KEYS) do
+    if find(head, key, 1, true) == 1 or find(head, FORM_KEYS_AFTER[i], 1, true) then return true end
   end
   return false
 end
@@ -92,6 +97,8 @@ local function fields(text)
   return { data = found.data, compression = found.compression and found.compression.value }
 end
 
+local NO_FIELDS = {} -- of an empty query string
+
 -- PostHog's compression hint in a value: "gzip", "lz64", "base64" (no decompression, but it
 -- settles the hint: later places are not looked at) or nil (none, or one PostHog does not know).
 local HINTS = { gzip = "gzip", ["gzip-js"] = "gzip", lz64 = "lz64", ["lz-string"] = "lz64", base64 = "base64",
@@ -113,7 +120,7 @@ end
 
 -- Decompresses `data` in `format` within the limits; nil, reason, detail on failure.
 local function decoded(format, data, limits, reason)
-  local limit = math.min(limits.max_body, math.floor(limits.max_ratio * #data))
+  local limit = math.min(limits.max_body, math.floor((limits.max_ratio or math.huge) * #data))
   local text, err = inflate.decode(format, data, limit)
   if text then return text end
   if err == "too_large" then
@@ -166,13 +173,14 @@ end
 -- and a detail.
 function capture.read(kind, limits)
   if kind == nil or kind == "recording" then return nil end
-  limits = { max_body = limits.max_body, max_ratio = limits.max_ratio or math.huge }
   if kind == "v1" then return read_v1(limits) end
-  if (ngx.var.content_type or ""):find("^multipart/") then
+  local content_type = ngx.var.content_type
+  if content_type and find(content_type, "^multipart/") then
     return nil, "multipart", "multipart body (the AI endpoint's $ai_ events)"
   end
   local args = ngx.var.args or ""
-  local query, err = fields(args)
+  local query, err = NO_FIELDS, nil
+  if args ~= "" then query, err = fields(args) end
   if not query then return nil, "query", "query string: " .. err end
   local payload = { kind = kind, layers = {} }
   local layers = payload.layers
@@ -189,7 +197,7 @@ function capture.read(kind, limits)
   end
   if not likely_form(raw) and likely_base64(raw) then raw = unbase64(raw, layers) end
   local form
-  if ngx.var.content_type == FORM then
+  if content_type == FORM then
     if not likely_form(raw) then return nil, "form", "form content type without a form" end
     form, err = fields(raw)
     if not form then return nil, "form", "form: " .. err end
@@ -201,7 +209,7 @@ function capture.read(kind, limits)
   -- the query's hint, else the form's (both in any case), else Content-Encoding (exactly)
   local compression = HINTS[(query.compression or ""):lower()] or HINTS[(form and form.compression or ""):lower()]
     or HINTS[ngx.var.http_content_encoding or ""]
-  if compression == "gzip" or raw:sub(1, 3) == GZIP_MAGIC then
+  if compression == "gzip" or (byte(raw, 1) == 31 and byte(raw, 2) == 139 and byte(raw, 3) == 8) then -- magic
     local reason, detail
     raw, reason, detail = decoded("gzip", raw, limits, "gzip")
     if not raw then return nil, reason, detail end

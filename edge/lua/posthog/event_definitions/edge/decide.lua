@@ -7,12 +7,20 @@ local schema = require "posthog.event_definitions.edge.schema"
 local rewrite = require "posthog.event_definitions.edge.rewrite"
 local edge_core = require "posthog.event_definitions.edge.core"
 
+-- The faster scanner (the same answers) when its rock, posthog-event-definitions-edge-simdjson,
+-- is installed: it registers itself with edge_core.scan; edge_core.scanner() says which runs.
+pcall(require, "posthog.event_definitions.edge.simdjson")
+
 local sub = string.sub
 local scan, FIELDS = edge_core.scan, edge_core.FIELDS
 local json_string, tagged = rewrite.json_string, rewrite.tagged
 local SEVERITY = judge.ACTIONS
 
 local decide = {}
+
+-- The events of the payload being decided, filled by each scan (no new table per request; decide
+-- never yields, and nothing it returns refers to it).
+local SCANNED = {}
 
 -- A token as PostHog's capture compares it: trimmed (nil when empty).
 local function trimmed(token)
@@ -66,7 +74,7 @@ end
 --    rejected request), counts = {["class/action"] = n}, offenders = {{class, name}, …}}
 function decide.run(text, c)
   local s = c.settings
-  local form, ev, n, root_api_key, root_token = scan(text, s.max_events)
+  local form, ev, n, root_api_key, root_token = scan(text, s.max_events, SCANNED)
   if not form then return nil, ev, n end
   local token = decide.token(form, ev, n, root_api_key, root_token, c.bearer)
   local project = c.project(token)
@@ -76,7 +84,7 @@ function decide.run(text, c)
     result.not_ready = true
     return result
   end
-  local classes, actions, errors = {}, {}, {}
+  local classes, actions, errors -- made at the first event with a class
   local worst, worst_at = 0, nil
   for i = 1, n do
     local base = (i - 1) * FIELDS
@@ -92,8 +100,9 @@ function decide.run(text, c)
       result.counts[key] = (result.counts[key] or 0) + 1
       if action ~= "pass" then result.offenders[#result.offenders + 1] = { class, name or "" } end
       if SEVERITY[action] > worst then worst, worst_at = SEVERITY[action], i end
+      if not classes then classes, actions, errors = {}, {}, {} end
+      classes[i], actions[i], errors[i] = class, action, errs
     end
-    classes[i], actions[i], errors[i] = class, action, errs
   end
   if worst == 0 then return result end
   return decide.apply(text, form, ev, n, result, classes, actions, errors, worst_at, c.engage)
@@ -102,7 +111,7 @@ end
 -- The texts and rewrite of a payload where some event is tagged, dropped or rejected.
 function decide.apply(text, form, ev, n, result, classes, actions, errors, worst_at, engage)
   local rejected = actions[worst_at] == "reject"
-  local pieces, expected = {}, {}
+  local pieces, expected, m = {}, {}, 0 -- expected: (string, first, last) of each event forwarded
   for i = 1, n do
     local base = (i - 1) * FIELDS
     local name = ev[base + 3] or (engage and "$identify") or nil
@@ -112,14 +121,17 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
       local pairs = '"$taxonomy_violation":' .. json_string(why) .. ',"$taxonomy_violation_detail":'
         .. detail_of(why, name, errors[i])
       local out = tagged(text, ev, base, pairs, true)
-      if not out or not rewrite.holds(out, "single", { out }) then out = sub(text, ev[base + 1], ev[base + 2]) end
+      if not (out and rewrite.holds(out, "single", { out, 1, #out }, 3)) then
+        out = sub(text, ev[base + 1], ev[base + 2])
+      end
       result.removed[#result.removed + 1] = { text = out, name = name, class = why }
       pieces[i] = false
-    elseif action == "tag" then
-      pieces[i] = tagged(text, ev, base, '"$taxonomy_violation":' .. json_string(class))
-      expected[#expected + 1] = pieces[i] or sub(text, ev[base + 1], ev[base + 2])
     else
-      expected[#expected + 1] = sub(text, ev[base + 1], ev[base + 2])
+      local piece = action == "tag" and tagged(text, ev, base, '"$taxonomy_violation":' .. json_string(class)) or nil
+      pieces[i] = piece
+      if piece then expected[m + 1], expected[m + 2], expected[m + 3] = piece, 1, #piece
+      else expected[m + 1], expected[m + 2], expected[m + 3] = text, ev[base + 1], ev[base + 2] end
+      m = m + 3
     end
   end
   if rejected then
@@ -128,7 +140,7 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
   end
   local body, kept = rewrite.build(text, form, ev, n, pieces)
   result.kept = kept
-  if body and not rewrite.holds(body, form, expected) then
+  if body and not rewrite.holds(body, form, expected, m) then
     result.rewrite_failed, result.body, result.kept, result.removed = true, nil, n, {}
     return result
   end

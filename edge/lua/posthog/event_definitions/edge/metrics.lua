@@ -6,7 +6,7 @@
 -- `max_offenders` distinct names get their own counter; the rest add to the name "_other".
 local metrics = {}
 
-local concat, sort, format, gsub = table.concat, table.sort, string.format, string.gsub
+local concat, sort, format, gsub, find = table.concat, table.sort, string.format, string.gsub, string.find
 
 local SEP = "\31"
 local K_OFFENDER_SLOTS = "offender_slots"
@@ -32,7 +32,9 @@ local COUNTERS = {
 
 -- A label value as a key part: no separator, no control character.
 local function part(v)
-  return (gsub(v or "", "%c", "?"))
+  if v == nil then return "" end
+  if not find(v, "%c") then return v end
+  return (gsub(v, "%c", "?"))
 end
 
 --- Adds n to counter `name` with label values a, b, c (strings or nil).
@@ -92,8 +94,10 @@ end
 
 --- The Prometheus text exposition of every counter, plus the gauges of each project's index
 -- (`projects` = {{key, definitions, age (nil: none yet), held_back (nil: none)}, …}), the
--- quarantine's queue (`queue` = {events, bytes} or nil) and this worker's Lua heap.
-function metrics.prometheus(dict, projects, queue)
+-- quarantine's queue (`queue` = {events, bytes} or nil), this worker's Lua heap and the
+-- libraries that read bodies in it (`libraries` = {scanner = "simdjson"|"yajl", deflate =
+-- "libdeflate"|"zlib"} or nil).
+function metrics.prometheus(dict, projects, queue, libraries)
   local lines, seen = {}, {}
   for _, counter in ipairs(all(dict)) do
     local name, values, value = counter[1], counter[2], counter[3]
@@ -131,6 +135,10 @@ function metrics.prometheus(dict, projects, queue)
   end
   gauge(lines, "worker_lua_kilobytes", "Lua heap of the worker that served this scrape",
     { { "", format("%.0f", collectgarbage("count")) } })
+  if libraries then
+    gauge(lines, "worker_libraries", "The libraries that scan and inflate bodies in the worker that served this scrape",
+      { { "{scanner=" .. label(libraries.scanner) .. ",deflate=" .. label(libraries.deflate) .. "}", "1" } })
+  end
   return concat(lines, "\n") .. "\n"
 end
 

@@ -5,10 +5,12 @@
 -- Pure Lua (no ngx).
 local edge_core = require "posthog.event_definitions.edge.core"
 
-local sub, concat, byte, format = string.sub, table.concat, string.byte, string.format
-local scan, FIELDS = edge_core.scan, edge_core.FIELDS
+local sub, byte, format = string.sub, string.byte, string.format
+local scan, FIELDS, join, same = edge_core.scan, edge_core.FIELDS, edge_core.join, edge_core.same
 
 local rewrite = {}
+
+local CHECKED = {} -- the events of the body being checked, filled by each check's scan
 
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\" }
 
@@ -40,32 +42,43 @@ end
 
 --- The body `text` (scanned: form, ev, n) with event i replaced by pieces[i] (a string) or left
 -- out (pieces[i] == false); pieces[i] == nil keeps its bytes. Returns the new text and the number
--- of events it holds, or nil when no event is left of a single-event body.
+-- of events it holds, or nil when no event is left of a single-event body. The bytes kept are
+-- copied once, in runs (edge_core.join), not as a string each.
 function rewrite.build(text, form, ev, n, pieces)
-  local parts, kept, prev_last = {}, 0, nil
-  parts[1] = sub(text, 1, ev[1] - 1)
+  local parts, m, kept = {}, 0, 0
+  local from, to = 1, ev[1] - 1 -- the run of text's bytes kept since the last piece or cut
   for i = 1, n do
     local base = (i - 1) * FIELDS
-    local piece = pieces[i]
-    if piece ~= false then
-      if kept > 0 then parts[#parts + 1] = sub(text, prev_last + 1, ev[base + 1] - 1) end
-      parts[#parts + 1] = piece or sub(text, ev[base + 1], ev[base + 2])
+    local piece, first, last = pieces[i], ev[base + 1], ev[base + 2]
+    if piece == false then -- cut out with the separator before it (after it, before any event kept)
+      if from then parts[m + 1], parts[m + 2], m = from, to, m + 2 end
+      if kept > 0 then from, to = last + 1, last else from = nil end
+    else
+      from = from or first -- the first event kept after a cut: no separator before it
+      if piece then
+        parts[m + 1], parts[m + 2], parts[m + 3], m = from, first - 1, piece, m + 3
+        from, to = last + 1, last
+      else
+        to = last
+      end
       kept = kept + 1
     end
-    prev_last = ev[base + 2]
   end
   if kept == 0 and form == "single" then return nil, 0 end
-  parts[#parts + 1] = sub(text, ev[(n - 1) * FIELDS + 2] + 1)
-  return concat(parts), kept
+  parts[m + 1], parts[m + 2], m = from or ev[(n - 1) * FIELDS + 2] + 1, #text, m + 2
+  return join(text, parts, m), kept
 end
 
---- Whether `body` scans as `form` holding exactly the event texts `expected` (in order).
-function rewrite.holds(body, form, expected)
-  local got_form, ev, n = scan(body)
-  if got_form ~= form or n ~= #expected then return false end
+--- Whether `body` scans as `form` holding exactly the events `expected`, a flat list of m/3
+-- (string, first, last) triples: each event's bytes, in order, where they are.
+function rewrite.holds(body, form, expected, m)
+  local got_form, ev, n = scan(body, nil, CHECKED)
+  if got_form ~= form or 3 * n ~= m then return false end
   for i = 1, n do
-    local base = (i - 1) * FIELDS
-    if sub(body, ev[base + 1], ev[base + 2]) ~= expected[i] then return false end
+    local base, e = (i - 1) * FIELDS, (i - 1) * 3
+    local first, last = ev[base + 1], ev[base + 2]
+    local at = expected[e + 2]
+    if last - first ~= expected[e + 3] - at or not same(body, first, last, expected[e + 1], at) then return false end
   end
   return true
 end
