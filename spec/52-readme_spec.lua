@@ -188,6 +188,13 @@ if _VERSION == "Lua 5.4" and not rawget(_G, "jit") then
           or module:find("schema", 1, true), module)
       end
       assert.truthy(slurp("build/doc/modules/posthog.event_definitions.schema.html"):find("load", 1, true))
+      -- the edge's module (its own rock) and the Redis options of rate_limit, each with its options
+      local edge = slurp("build/doc/modules/posthog.event_definitions.edge.html")
+      for _, word in ipairs { "edge.init", "edge.enforce", "quarantine", "unknown_token", "schema_scope" } do
+        assert.truthy(edge:find(word, 1, true), word)
+      end
+      local redis = slurp("build/doc/modules/posthog.event_definitions.pacing_redis.html")
+      for _, word in ipairs { "redis_required", "margin" } do assert.truthy(redis:find(word, 1, true), word) end
     end)
   end)
 end

@@ -72,7 +72,7 @@ local http_options = setmetatable({}, { __mode = "k" })
 --- One HTTP request on the automatic transport (cosockets inside nginx, where they work;
 -- libcurl outside), with the client's TLS and size rules and no key, retry or pacing:
 -- req = {method, url, headers = {name = value}, body, timeout = seconds}; opts (optional) =
--- {max_response_bytes, ca_file, insecure} as for `new`. Returns `{status, headers (lower-cased
+-- {`max_response_bytes`, `ca_file`, `insecure`} as for `new`. Returns `{status, headers (lower-cased
 -- names), body}`, or nil and `{kind = "transport"|"timeout"|"config", sent, detail}`.
 function evdefs.http(req, opts)
   expect(req, "table", "http: req", 2)
@@ -170,7 +170,7 @@ function Client:each(params)
 end
 
 --- Every definition matching `params` as one array, or nil, err (never a partial array).
--- opts (optional): {on_progress = function(read, total)}, called as pages arrive with the
+-- opts (optional): `{on_progress = function(read, total)}`, called as pages arrive with the
 -- definitions read so far and the count (nil when PostHog caps it).
 function Client:all(params, opts)
   local p = check_open(self)
@@ -194,7 +194,7 @@ function Client:get(id)
   return send_by_id(p, "GET", id, nil, "definition")
 end
 
---- GET /by_name/?name= — the definition with exactly this name.
+--- `GET /by_name/?name=` — the definition with exactly this name.
 function Client:by_name(name)
   local p = check_open(self)
   expect(name, "string", "by_name: name", 2)
@@ -210,7 +210,7 @@ function Client:metrics(id)
   return send_by_id(p, "GET", id, "metrics/", "object")
 end
 
---- GET /primary_properties/?names= — `{[event name] = property}`.
+--- `GET /primary_properties/?names=` — `{[event name] = property}`.
 function Client:primary_properties(names)
   local p = check_open(self)
   if names ~= nil then expect(names, "table", "primary_properties: names", 2) end
@@ -270,7 +270,7 @@ local function bulk_ids(ids, what)
   return endpoints.checked_ids(ids)
 end
 
---- POST /bulk_update_tags/ — `{updated, skipped}`; `action` is "add", "remove" or "set".
+--- `POST /bulk_update_tags/` — `{updated, skipped}`; `action` is "add", "remove" or "set".
 function Client:bulk_update_tags(ids, action, tags)
   local p = check_open(self)
   local checked, bad = bulk_ids(ids, "bulk_update_tags: ids")
@@ -281,7 +281,7 @@ function Client:bulk_update_tags(ids, action, tags)
   return p:send(endpoints.bulk(p, "bulk_update_tags/", { ids = ids, action = action, tags = tags }))
 end
 
---- POST /bulk_update_verified/ — `{updated, skipped}`.
+--- `POST /bulk_update_verified/` — `{updated, skipped}`.
 function Client:bulk_update_verified(ids, verified)
   local p = check_open(self)
   local checked, bad = bulk_ids(ids, "bulk_update_verified: ids")
@@ -313,7 +313,7 @@ end
 
 --- Runs many write operations `{op = "create"|"update"|"replace"|"delete", id, fields}` at most
 -- `opts.concurrency` (default 8) at a time; returns the report {ok, failed, results} in input
--- order, or nil and a validation error for an empty batch. opts: concurrency, on_progress, dry_run.
+-- order, or nil and a validation error for an empty batch. opts: `concurrency`, `on_progress`, `dry_run`.
 function Client:batch(ops, opts)
   return batch.run(check_open(self), ops, opts)
 end
@@ -331,12 +331,12 @@ function Client:bulk_hide(ids_or_filter, opts)
 end
 
 --- Verifies (or, with opts.verified = false, unverifies) every selected definition through
--- bulk_update_verified, 500 ids a request; returns a report with one result per id.
+-- `bulk_update_verified`, 500 ids a request; returns a report with one result per id.
 function Client:bulk_verify(ids_or_filter, opts)
   return batch.verify(check_open(self), ids_or_filter, opts)
 end
 
---- Adds, removes or sets `tags` on every selected definition through bulk_update_tags, in
+--- Adds, removes or sets `tags` on every selected definition through `bulk_update_tags`, in
 -- chunks PostHog accepts; returns a report with one result per id.
 function Client:bulk_tag(ids_or_filter, action, tags, opts)
   return batch.tag(check_open(self), ids_or_filter, action, tags, opts)
@@ -347,7 +347,7 @@ end
 ------------------------------------------------------------------------------------------------
 
 --- Definitions not seen for `days` (default 30, PostHog's threshold); never-seen ones only with
--- include_never_seen = true; other keys are `list` filters. Returns an array or nil, err.
+-- `include_never_seen = true`; other keys are `list` filters. Returns an array or nil, err.
 function Client:stale(params)
   local p = check_open(self)
   if params ~= nil then expect(params, "table", "stale: params", 2) end
@@ -357,7 +357,7 @@ function Client:stale(params)
 end
 
 --- The properties of each named event, `{ [event] = { {name, type, required, description}, … } }`,
--- and the source used ("schema" or "property_definitions").
+-- and the source used (`"schema"` or `"property_definitions"`).
 function Client:event_properties(names)
   local p = check_open(self)
   expect(names, "table", "event_properties: names", 2)
@@ -372,7 +372,7 @@ function Client:origin()
   return p.base, p.options.project
 end
 
---- Every schema property group of the project (GET /api/projects/{id}/schema_property_groups/,
+--- Every schema property group of the project (`GET /api/projects/{id}/schema_property_groups/`,
 -- every page): an array of `{id, name, properties = {{name, property_type, is_required, …}, …},
 -- events = {{id, name}, …}, …}` as PostHog sends them, or nil, err (status 403 where the key may
 -- not read them).

@@ -12,7 +12,7 @@
 -- after the server's clock stepped back), the client paces on its host alone, as without Redis
 -- and with the same margin, for the cool-down; it says so once per period (stderr, or nginx's
 -- error log at warn level) and then asks Redis again. With `redis_required` the call fails
--- instead, with a "rate_limit" error and nothing sent.
+-- instead, with a `"rate_limit"` error and nothing sent.
 --
 -- The timeout bounds a whole Redis call: the name lookup, connect, every command sent and its
 -- whole reply read. A reply over 64 MiB, or holding more than 65536 elements, is refused when
@@ -29,7 +29,7 @@
 -- `cooldown` the seconds of host-local pacing after a failure). Messages never show the
 -- password.
 -- @field redis_prefix the prefix of the Redis keys (default `"posthog-evdefs:"`)
--- @field redis_required true: a Redis failure is a "rate_limit" error (retryable) instead of
+-- @field redis_required true: a Redis failure is a `"rate_limit"` error (retryable) instead of
 -- host-local pacing (default false)
 
 local core = require "posthog.event_definitions.core"
@@ -156,7 +156,7 @@ end
 
 --- Like the host-local logs' acquire, but a reservation: returns 0 (counted: go now), or the
 -- seconds to wait, nil and true (counted for then: sleep, then go without asking again), or the
--- seconds to wait (nothing counted) when that exceeds `max_wait` (or TUNING.redis_max_ahead) or
+-- seconds to wait (nothing counted) when that exceeds `max_wait` (or `TUNING.redis_max_ahead`) or
 -- the host-local log (at `now`, asked first) wants a wait. Redis decides with its own clock,
 -- and the host-local log records every request that goes. When Redis fails or answers what
 -- the script cannot (bad data): with `required`, returns nil and why; otherwise the host-local

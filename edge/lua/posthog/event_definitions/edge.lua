@@ -1,8 +1,8 @@
 --- posthog.event_definitions.edge: the tracking plan enforced at the edge, inside nginx (rock
 -- posthog-event-definitions-edge, on the client's public API).
 --
--- edge.init (init_worker_by_lua*) keeps each project's taxonomy index fresh in a lua_shared_dict
--- (one worker refreshes it in a timer); edge.enforce (access_by_lua* of the capture proxy) reads
+-- edge.init (`init_worker_by_lua*`) keeps each project's taxonomy index fresh in a `lua_shared_dict`
+-- (one worker refreshes it in a timer); edge.enforce (`access_by_lua*` of the capture proxy) reads
 -- each capture request as PostHog's capture would, judges its events as PostHog would, and
 -- passes, tags, drops or rejects them by the policy; events taken out go to the quarantine
 -- project, or are counted and logged by name. edge.metrics gives the counters as Prometheus text,
@@ -54,9 +54,10 @@ local function summary(premature)
   ngx.log(ngx.NOTICE, "posthog edge: ", line, "; index ", table.concat(parts, "; "))
 end
 
---- Sets the edge up in this worker (init_worker_by_lua*): opts = {client | projects, dict,
--- refresh, policy, schema_scope, sdk_events, unknown_token, quarantine, uninspected,
--- before_first_refresh, max_body, max_ratio, max_events, redis, and the rest of edge.DEFAULTS}.
+--- Sets the edge up in this worker (`init_worker_by_lua*`): opts = {client | projects, dict,
+-- refresh, policy, `schema_scope`, `sdk_events`, `unknown_token`, quarantine, uninspected,
+-- `before_first_refresh`, `max_body`, `max_ratio`, `max_events`, redis, and the rest of
+-- `edge.DEFAULTS`}.
 -- Worker 0 refreshes every project's index at once and every `refresh` seconds, and logs the
 -- summary. Bad options raise.
 function edge.init(opts)
@@ -145,7 +146,7 @@ local function take_out(s, project, removed)
     "(no quarantine): ", table.concat(names, ", "), #removed > 20 and ", …" or "")
 end
 
---- Checks the capture request (access_by_lua*): passes it untouched, rewrites it (drops, tags;
+--- Checks the capture request (`access_by_lua*`): passes it untouched, rewrites it (drops, tags;
 -- wrapped the way it came), or answers itself (400 for a rejected event, 200 when every event
 -- was dropped). Requests to paths that carry no events pass unread. opts (optional):
 -- {policy = {…}} merged over edge.init's for this location, uninspected = "pass"|"reject".
@@ -201,7 +202,7 @@ function edge.refresh()
   return refresh.all(state, true)
 end
 
---- The counters as Prometheus text (content_by_lua* of a metrics location): requests by
+--- The counters as Prometheus text (`content_by_lua*` of a metrics location): requests by
 -- project and outcome, events, violations by class and action, offenders by event name
 -- (bounded), events taken out and where they went, uninspected requests by reason, refreshes,
 -- the quarantine, each project's index size and age, and the libraries that scan and inflate

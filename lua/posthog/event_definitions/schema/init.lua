@@ -69,7 +69,7 @@ schema.load = require "posthog.event_definitions.schema.load"
 -- @tparam table desired definitions as `load` returns them
 -- @tparam[opt] table opts `delete_missing = true` also deletes what desired lacks;
 -- `enterprise = false` (a deployment without PostHog's Enterprise package) leaves out the fields
--- it refuses (description, verified, hidden) or ignores (owner, default_columns)
+-- it refuses (description, verified, hidden) or ignores (owner, `default_columns`)
 -- @treturn[1] table `{ ops = { {op, name, id, fields}, … }, skipped = { {name, field, reason}, … } }`
 -- @return[2] nil
 -- @return[2] a "validation" error table (a definition without a name, a repeated name)
