@@ -36,6 +36,18 @@ describe("posthog-evdefs, smaller things", function()
     assert.are.equal(2, (run { "list", "--name", "" }))
   end)
 
+  it("a snapshot that is not valid JSON is one line naming the file, the line and the column", function()
+    local dir = T.tmpdir()
+    local file = dir .. "/taxonomy.json"
+    T.spit(file, '{\n  "version": 1,\n  "definitions": [\n    {"name": "x",}\n  ]\n}\n')
+    local status, out, err = run { "plan", file }
+    assert.are.equal("", out)
+    assert.are_not.equal(0, status)
+    assert.matches("^posthog%-evdefs: [^\n]*at line 4, column 18[^\n]*\n$", err)
+    assert.truthy(err:find(file, 1, true), err)
+    os.execute("rm -rf " .. quote(dir))
+  end)
+
   it("completes export formats, bulk tag actions and completion shells in bash, also as bin/posthog-evdefs",
     function()
       for _, program in ipairs { "posthog-evdefs", "bin/posthog-evdefs", "./bin/posthog-evdefs" } do
