@@ -136,7 +136,7 @@ local function read_v1(limits)
   if not body then return nil, "read", err end
   if body == "" then return nil end
   local auth = ngx.var.http_authorization
-  local bearer = auth and #auth > 7 and auth:sub(1, 7):lower() == "bearer " and auth:sub(8):match("^%s*(.-)%s*$") or nil
+  local bearer = auth and #auth > 7 and auth:sub(1, 7):lower() == "bearer " and auth:sub(8) or nil -- trimmed by decide
   local payload = { kind = "v1", bearer = bearer, layers = {}, source = "body" }
   local encoding = ngx.var.http_content_encoding
   if not encoding then
