@@ -129,6 +129,12 @@ local function decoded(format, data, limits, reason)
   return nil, reason, reason .. ": " .. err
 end
 
+-- s without white space around it, in linear time ("^%s*(.-)%s*$" is quadratic in inner white space).
+local function trimmed(s)
+  local first = find(s, "%S")
+  return first and sub(s, first, (find(s, "%S%s*$", first))) or ""
+end
+
 local V1_ENCODINGS = { gzip = "gzip", zstd = "zstd", br = "br", deflate = true }
 
 local function read_v1(limits)
@@ -136,7 +142,7 @@ local function read_v1(limits)
   if not body then return nil, "read", err end
   if body == "" then return nil end
   local auth = ngx.var.http_authorization
-  local bearer = auth and #auth > 7 and auth:sub(1, 7):lower() == "bearer " and auth:sub(8) or nil -- trimmed by decide
+  local bearer = auth and #auth > 7 and auth:sub(1, 7):lower() == "bearer " and trimmed(auth:sub(8)) or nil
   local payload = { kind = "v1", bearer = bearer, layers = {}, source = "body" }
   local encoding = ngx.var.http_content_encoding
   if not encoding then
