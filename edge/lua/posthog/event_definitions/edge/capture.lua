@@ -44,15 +44,27 @@ function capture.kind(uri, method)
   return nil
 end
 
+-- The byte of two hex digits, and the "%XX" of a byte: made at first use and kept (at most 484
+-- and 256 entries), so that decoding and encoding make no function per call.
+local function memo(make)
+  return setmetatable({}, { __index = function(t, k)
+    local v = make(k)
+    t[k] = v
+    return v
+  end })
+end
+local BYTE_OF_HEX = memo(function(h) return string.char(tonumber(h, 16)) end)
+local PERCENT_OF_BYTE = memo(function(c) return string.format("%%%02X", c:byte()) end)
+
 -- What an application/x-www-form-urlencoded parser makes of a key or value.
 local function form_decode(s)
   s = s:gsub("%+", " ")
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+  return (s:gsub("%%(%x%x)", BYTE_OF_HEX))
 end
 
 -- JavaScript's encodeURIComponent (what posthog-js writes into `data=`).
 local function uri_component(s)
-  return (s:gsub("[^%w%-_%.!~%*'%(%)]", function(c) return string.format("%%%02X", c:byte()) end))
+  return (s:gsub("[^%w%-_%.!~%*'%(%)]", PERCENT_OF_BYTE))
 end
 
 -- PostHog's guess that a payload is base64: length a multiple of 4 and its first LOOK bytes in
@@ -201,10 +213,14 @@ function capture.read(kind, limits)
     if raw == "" then return nil end
     payload.source = "body"
   end
-  if not likely_form(raw) and likely_base64(raw) then raw = unbase64(raw, layers) end
+  local is_form = likely_form(raw)
+  if not is_form and likely_base64(raw) then
+    raw = unbase64(raw, layers)
+    is_form = likely_form(raw)
+  end
   local form
   if content_type == FORM then
-    if not likely_form(raw) then return nil, "form", "form content type without a form" end
+    if not is_form then return nil, "form", "form content type without a form" end
     form, err = fields(raw)
     if not form then return nil, "form", "form: " .. err end
     if not form.data then return nil, "form", "form without data" end
