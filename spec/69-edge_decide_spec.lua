@@ -179,6 +179,19 @@ describe("edge decide.run", function()
       assert.equal("phc_b", run('{"batch":[{"event":"mystery"}]}', policy, projects, { bearer = "phc_b" }).project)
     end)
 
+    it("trims tokens as PostHog compares them, in linear time whatever white space they hold", function()
+      assert.equal("phc_b", run('{"batch":[{"event":"mystery"}]}', policy, projects, { bearer = " \tphc_b  " }).project)
+      assert.is_nil(run('{"batch":[{"event":"mystery"}]}', policy, projects, { bearer = " \t " }).project)
+      -- a megabyte of white space inside a token (a trim by "^%s*(.-)%s*$" would take minutes)
+      local inner = "phc_a" .. (" "):rep(2 ^ 20) .. "x"
+      local r = run('[{"event":"mystery","token":"  ' .. inner .. ' "}]', policy, projects)
+      assert.same({ nil, { ["unknown_token/pass"] = 1 } }, { r.project, r.counts })
+      projects[inner] = other
+      r = run('[{"event":"mystery","token":"  ' .. inner .. ' "}]', policy, projects)
+      projects[inner] = nil
+      assert.equal(inner, r.project)
+    end)
+
     it("no token, several tokens or a token this edge does not serve: unknown_token", function()
       for _, body in ipairs {
         '[{"event":"mystery"}]', '[{"event":"mystery","token":"phc_a"},{"event":"x","token":"phc_b"}]',

@@ -149,7 +149,8 @@ end
 --- Checks the capture request (`access_by_lua*`): passes it untouched, rewrites it (drops, tags;
 -- wrapped the way it came), or answers itself (400 for a rejected event, 200 when every event
 -- was dropped). Requests to paths that carry no events pass unread. opts (optional):
--- {policy = {…}} merged over edge.init's for this location, uninspected = "pass"|"reject".
+-- {policy = {…}} merged over edge.init's for this location, uninspected = "pass"|"reject";
+-- checked once per table (make it once, not per request).
 function edge.enforce(opts)
   if not state then error("edge.enforce: edge.init was not called in this worker", 2) end
   local s = location_settings(state, opts)

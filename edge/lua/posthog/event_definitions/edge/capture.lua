@@ -44,15 +44,27 @@ function capture.kind(uri, method)
   return nil
 end
 
+-- The byte of two hex digits, and the "%XX" of a byte: made at first use and kept (at most 484
+-- and 256 entries), so that decoding and encoding make no function per call.
+local function memo(make)
+  return setmetatable({}, { __index = function(t, k)
+    local v = make(k)
+    t[k] = v
+    return v
+  end })
+end
+local BYTE_OF_HEX = memo(function(h) return string.char(tonumber(h, 16)) end)
+local PERCENT_OF_BYTE = memo(function(c) return string.format("%%%02X", c:byte()) end)
+
 -- What an application/x-www-form-urlencoded parser makes of a key or value.
 local function form_decode(s)
   s = s:gsub("%+", " ")
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+  return (s:gsub("%%(%x%x)", BYTE_OF_HEX))
 end
 
 -- JavaScript's encodeURIComponent (what posthog-js writes into `data=`).
 local function uri_component(s)
-  return (s:gsub("[^%w%-_%.!~%*'%(%)]", function(c) return string.format("%%%02X", c:byte()) end))
+  return (s:gsub("[^%w%-_%.!~%*'%(%)]", PERCENT_OF_BYTE))
 end
 
 -- PostHog's guess that a payload is base64: length a multiple of 4 and its first LOOK bytes in
@@ -129,6 +141,12 @@ local function decoded(format, data, limits, reason)
   return nil, reason, reason .. ": " .. err
 end
 
+-- s without white space around it, in linear time ("^%s*(.-)%s*$" is quadratic in inner white space).
+local function trimmed(s)
+  local first = find(s, "%S")
+  return first and sub(s, first, (find(s, "%S%s*$", first))) or ""
+end
+
 local V1_ENCODINGS = { gzip = "gzip", zstd = "zstd", br = "br", deflate = true }
 
 local function read_v1(limits)
@@ -136,7 +154,7 @@ local function read_v1(limits)
   if not body then return nil, "read", err end
   if body == "" then return nil end
   local auth = ngx.var.http_authorization
-  local bearer = auth and #auth > 7 and auth:sub(1, 7):lower() == "bearer " and auth:sub(8):match("^%s*(.-)%s*$") or nil
+  local bearer = auth and #auth > 7 and auth:sub(1, 7):lower() == "bearer " and trimmed(auth:sub(8)) or nil
   local payload = { kind = "v1", bearer = bearer, layers = {}, source = "body" }
   local encoding = ngx.var.http_content_encoding
   if not encoding then
@@ -195,10 +213,14 @@ function capture.read(kind, limits)
     if raw == "" then return nil end
     payload.source = "body"
   end
-  if not likely_form(raw) and likely_base64(raw) then raw = unbase64(raw, layers) end
+  local is_form = likely_form(raw)
+  if not is_form and likely_base64(raw) then
+    raw = unbase64(raw, layers)
+    is_form = likely_form(raw)
+  end
   local form
   if content_type == FORM then
-    if not likely_form(raw) then return nil, "form", "form content type without a form" end
+    if not is_form then return nil, "form", "form content type without a form" end
     form, err = fields(raw)
     if not form then return nil, "form", "form: " .. err end
     if not form.data then return nil, "form", "form without data" end

@@ -47,6 +47,14 @@ local function number(s, a, b)
   return v
 end
 
+-- The value of the one or two digits at byte p of s (up to byte j) and the byte after them; nil
+-- and the byte after the digits there when there are none or more than two.
+local function one_or_two(s, p, j)
+  local m = digits(s, p, j)
+  if m == 1 or m == 2 then return number(s, p, p + m - 1), p + m end
+  return nil, p + m
+end
+
 -- The three letters at byte p of s, lower case.
 local function word(s, p)
   return s:sub(p, p + 2):lower()
@@ -122,29 +130,17 @@ function datetime.valid(s)
             if d_length == 4 then return false end -- one UTF-16 unit of two: no digit follows
             local delimiter = s:sub(p, p + d_length - 1)
             p = p + d_length
-            local m = digits(s, p, j)
-            if m == 1 or m == 2 then
-              month = number(s, p, p + m - 1)
-              p = p + m
-            elseif d == SPACE then
-              p = p + m
-              break
-            else
-              return false
-            end
+            local value
+            value, p = one_or_two(s, p, j)
+            if value then month = value
+            elseif d == SPACE then break
+            else return false end
             local again = p + d_length - 1 <= j and s:sub(p, p + d_length - 1) == delimiter
             if day == 0 and again then
-              p = p + d_length
-              m = digits(s, p, j)
-              if m == 1 or m == 2 then
-                day = number(s, p, p + m - 1)
-                p = p + m
-              elseif d == SPACE then
-                p = p + m
-                break
-              else
-                return false
-              end
+              value, p = one_or_two(s, p + d_length, j)
+              if value then day = value
+              elseif d == SPACE then break
+              else return false end
             end
           end
         elseif n == 1 or n == 2 then
@@ -174,8 +170,8 @@ function datetime.valid(s)
               p = p + m
             elseif m == 0 then
               local a = letters(s, p, j, 9)
-              if a < 3 or not MONTHS[word(s, p)] then return false end
-              month = MONTHS[word(s, p)]
+              month = a >= 3 and MONTHS[word(s, p)]
+              if not month then return false end
               p = p + a
               n = 0 -- the parser goes on to the non-digit step
             else

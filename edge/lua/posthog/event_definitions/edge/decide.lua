@@ -11,7 +11,7 @@ local edge_core = require "posthog.event_definitions.edge.core"
 -- is installed: it registers itself with edge_core.scan; edge_core.scanner() says which runs.
 pcall(require, "posthog.event_definitions.edge.simdjson")
 
-local sub = string.sub
+local sub, find = string.sub, string.find
 local scan, FIELDS = edge_core.scan, edge_core.FIELDS
 local json_string, tagged = rewrite.json_string, rewrite.tagged
 local SEVERITY = judge.ACTIONS
@@ -22,11 +22,12 @@ local decide = {}
 -- never yields, and nothing it returns refers to it).
 local SCANNED = {}
 
--- A token as PostHog's capture compares it: trimmed (nil when empty).
+-- A token as PostHog's capture compares it: trimmed (nil when empty). Two finds, in linear time
+-- whatever the sender put inside ("^%s*(.-)%s*$" is quadratic in a run of inner white space).
 local function trimmed(token)
-  if not token then return nil end
-  token = token:match("^%s*(.-)%s*$")
-  return token ~= "" and token or nil
+  local first = token and find(token, "%S")
+  if not first then return nil end
+  return sub(token, first, (find(token, "%S%s*$", first)))
 end
 
 --- The project token of a scanned request, read where PostHog's capture reads it: the bearer
@@ -48,20 +49,33 @@ function decide.token(form, ev, n, root_api_key, root_token, bearer)
   return found
 end
 
+-- What the detail of a class says after the event's quoted name; and the details that do not
+-- name the event, as JSON text.
+local DETAIL_AFTER_NAME = {
+  unknown = " has no event definition in the project",
+  hidden = " is hidden in the project's taxonomy",
+  unverified = " is not verified in the project's taxonomy",
+  policy = " is named by the edge's policy",
+}
+local DETAIL_ALONE = {
+  unknown_token = json_string("the request's project token is not one this edge serves"),
+  rejected_request = json_string("rejected with another event of the same request"),
+}
+
 -- The detail of a class for the quarantine: JSON text.
 local function detail_of(class, name, errors)
   if class == "schema" then return schema.detail(errors) end
-  local what = name and ("'" .. name .. "'") or "an event without a name"
-  local text = ({
-    unknown = what .. " has no event definition in the project",
-    hidden = what .. " is hidden in the project's taxonomy",
-    unverified = what .. " is not verified in the project's taxonomy",
-    unknown_token = "the request's project token is not one this edge serves",
-    policy = what .. " is named by the edge's policy",
-    rejected_request = "rejected with another event of the same request",
-  })[class] or class
-  return json_string(text)
+  local after = DETAIL_AFTER_NAME[class]
+  if not after then return DETAIL_ALONE[class] or json_string(class) end
+  return json_string((name and ("'" .. name .. "'") or "an event without a name") .. after)
 end
+
+-- '"$taxonomy_violation":"<class>"' of each class, made once.
+local VIOLATION = setmetatable({}, { __index = function(t, class)
+  local pair = '"$taxonomy_violation":' .. json_string(class)
+  t[class] = pair
+  return pair
+end })
 
 --- Decides one payload. `text`: its JSON; `c`: the request's context {settings (judge's `s` plus
 -- max_events, unknown_token), project = function(token) -> {key, index} | nil (the project of a
@@ -118,8 +132,7 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
     local class, action = classes[i], actions[i]
     if rejected or action == "drop" then
       local why = (action == "drop" or action == "reject") and class or "rejected_request"
-      local pairs = '"$taxonomy_violation":' .. json_string(why) .. ',"$taxonomy_violation_detail":'
-        .. detail_of(why, name, errors[i])
+      local pairs = VIOLATION[why] .. ',"$taxonomy_violation_detail":' .. detail_of(why, name, errors[i])
       local out = tagged(text, ev, base, pairs, true)
       if not (out and rewrite.holds(out, "single", { out, 1, #out }, 3)) then
         out = sub(text, ev[base + 1], ev[base + 2])
@@ -127,7 +140,7 @@ function decide.apply(text, form, ev, n, result, classes, actions, errors, worst
       result.removed[#result.removed + 1] = { text = out, name = name, class = why }
       pieces[i] = false
     else
-      local piece = action == "tag" and tagged(text, ev, base, '"$taxonomy_violation":' .. json_string(class)) or nil
+      local piece = action == "tag" and tagged(text, ev, base, VIOLATION[class]) or nil
       pieces[i] = piece
       if piece then expected[m + 1], expected[m + 2], expected[m + 3] = piece, 1, #piece
       else expected[m + 1], expected[m + 2], expected[m + 3] = text, ev[base + 1], ev[base + 2] end

@@ -51,14 +51,21 @@ function metrics.add_events(dict, project, events, counts, offenders, max_offend
     local class, action = k:match("^(.-)/(.*)$")
     metrics.add(dict, n, "violations", project, class, action)
   end
+  if not offenders[1] then return end
+  local by_key, classes, keys = {}, {}, {} -- one write per distinct offender, not per event
+  local prefix = "m" .. SEP .. "offender" .. SEP .. part(project) .. SEP
   for _, o in ipairs(offenders) do
-    local class, name = o[1], o[2]
-    local k = "m" .. SEP .. "offender" .. SEP .. part(project) .. SEP .. class .. SEP .. part(name)
-    if not dict:incr(k, 1) then
+    local k = prefix .. o[1] .. SEP .. part(o[2])
+    if not by_key[k] then keys[#keys + 1], classes[k] = k, o[1] end
+    by_key[k] = (by_key[k] or 0) + 1
+  end
+  for _, k in ipairs(keys) do
+    local n = by_key[k]
+    if not dict:incr(k, n) then
       local slots = dict:incr(K_OFFENDER_SLOTS, 1, 0)
       if slots <= max_offenders then
-        if not dict:add(k, 1) then dict:incr(K_OFFENDER_SLOTS, -1); dict:incr(k, 1) end -- another worker's
-      else dict:incr(K_OFFENDER_SLOTS, -1); metrics.add(dict, 1, "offender", project, class, "_other") end
+        if not dict:add(k, n) then dict:incr(K_OFFENDER_SLOTS, -1); dict:incr(k, n) end -- another worker's
+      else dict:incr(K_OFFENDER_SLOTS, -1); metrics.add(dict, n, "offender", project, classes[k], "_other") end
     end
   end
 end

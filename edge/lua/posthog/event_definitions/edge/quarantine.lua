@@ -182,14 +182,14 @@ local flush_now
 -- waits. What does not fit in queue_bytes is counted lost "full" and logged by name.
 function Q:push(events, project)
   project = project or ""
-  local dict, queued, full, no_memory = self.dict, {}, {}, {}
+  local dict, queued, full, no_memory = self.dict, 0, {}, {}
   for _, ev in ipairs(events) do
     local item = pack(type(ev.name) == "string" and ev.name or "", project, ev.text)
     local size = cost(#item)
     local total = size <= self.queue_bytes and dict:incr(K_BYTES, size, 0)
     if total and total <= self.queue_bytes then
       if dict:lpush(K_LIST, item) then
-        queued[#queued + 1] = item
+        queued = queued + 1
       else
         dict:incr(K_BYTES, -size, 0)
         no_memory[#no_memory + 1] = item
@@ -199,10 +199,10 @@ function Q:push(events, project)
       full[#full + 1] = item
     end
   end
-  count(self, queued, "quarantine", "queued")
+  if queued > 0 then self.hooks.count(queued, "quarantine", "queued", project) end
   lose(self, full, "full", "queue_bytes " .. self.queue_bytes .. " reached")
   lose(self, no_memory, "no_memory", "the dict is full")
-  if #queued > 0 and not self.scheduled and not self.sending and (dict:get(K_RETRY_AT) or 0) <= ngx.now() then
+  if queued > 0 and not self.scheduled and not self.sending and (dict:get(K_RETRY_AT) or 0) <= ngx.now() then
     self.scheduled = ngx.timer.at(0, flush_now, self) and true or false -- else the next check sends them
   end
 end

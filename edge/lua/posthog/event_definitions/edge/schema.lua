@@ -204,7 +204,7 @@ local function fits(prop, kind, value)
   end
   if kind == "number" then
     if prop.DateTime then return true end
-    local x = prop.Numeric and json_number(value)
+    local x = prop.Numeric and to_number(value)
     return x and x == x and x ~= huge and x ~= -huge or false
   end
   if kind == "boolean" then return prop.Boolean == true end
