@@ -72,7 +72,7 @@ function session.connect(ctx, args, destructive)
     end
     local given
     if detail:find("^host") and host_from then
-      given = host_from .. " " .. quoted(host)
+      given = host_from .. " " .. quoted(messages.hide_userinfo(host)) -- a password typed into it
     elseif detail:find("^project_id") and project_from then
       given = project_from .. " " .. quoted(project)
     elseif detail:find("^ca_file") then
