@@ -78,9 +78,9 @@ function Pipeline:concurrently(workers)
   runtime.concurrently(self.options, self.cache, workers, self.now)
 end
 
---- Catches SIGINT and SIGTERM outside nginx until the returned function is called (see
--- runtime.hold_interrupts); runtime.interrupted, the signal caught, or nil.
-Pipeline.hold_interrupts = function(_, how) return runtime.hold_interrupts(how) end
+--- Runs fn(...) with SIGINT and SIGTERM caught outside nginx, released however it ends (see
+-- runtime.holding); runtime.interrupted, the signal caught, or nil.
+Pipeline.holding = function(_, how, fn, ...) return runtime.holding(how, fn, ...) end
 Pipeline.interrupted = function() return runtime.interrupted() end
 
 --- The error of an operation that was not started because the batch was interrupted by `signal`.
