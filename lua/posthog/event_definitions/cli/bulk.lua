@@ -92,7 +92,7 @@ local function bulk(ctx, args)
     if refusal then return refusal end
   end
   local client
-  client, status = session.connect(ctx, args, action.destructive)
+  client, status = session.connect(ctx, args)
   if not client then return status end
   local targets, preview
   if selected.refs then

@@ -91,7 +91,7 @@ function write.delete(ctx, args)
   local what = "delete " .. (#args.refs == 1 and "1 definition" or #args.refs .. " definitions")
   local refusal = session.unnamed_project(ctx, args) or session.refused(ctx, args, what)
   if refusal then return refusal end
-  local client, status = connect(ctx, args, true)
+  local client, status = connect(ctx, args)
   if not client then return status end
   local targets
   targets, status = selection.by_refs(ctx, client, args.refs)
