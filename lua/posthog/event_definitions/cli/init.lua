@@ -130,6 +130,12 @@ end
 function cli.main(argv, env)
   env = env or {}
   local unwritten -- why stdout refused what was written to it (a full disk, say)
+  -- Flushes io.stdout (not a writer given in env), noting why it failed.
+  local function flush()
+    if env.stdout then return end
+    local flushed, why = io.stdout:flush()
+    if not flushed then unwritten = unwritten or why end
+  end
   local ctx = {
     out = env.stdout or function(s)
       local ok, why = io.stdout:write(s)
@@ -139,7 +145,7 @@ function cli.main(argv, env)
     getenv = env.getenv or os.getenv,
     isatty = remembered(env.isatty or isatty),
     readline = env.readline or function() return io.stdin:read("*l") end,
-    flush = env.stdout and function() end or function() io.stdout:flush() end,
+    flush = flush,
   }
   local plain, debugging = {}, false
   for i = 1, #argv do
@@ -149,10 +155,7 @@ function cli.main(argv, env)
   local ok, status = xpcall(function() return run(ctx, plain) end, caught)
   if ctx.client then pcall(ctx.client.close, ctx.client) end
   if not ok then return messages.internal_error(ctx, status.message, debugging and status.traceback) end
-  if not env.stdout then
-    local flushed, why = io.stdout:flush()
-    unwritten = unwritten or (not flushed and why)
-  end
+  flush()
   if unwritten then -- output cut short must not pass for the whole
     return messages.fail(ctx, "cannot write the output: " .. tostring(unwritten))
   end
