@@ -131,9 +131,8 @@ local function attempt_once(spec, req, ctx, key)
   return value, err
 end
 
--- Statuses that only a gateway answers (PostHog's application never does, reference §15.2):
--- the gateway got no complete answer from PostHog, which may have applied the request.
-local GATEWAY_ONLY = { [502] = true, [504] = true }
+-- Statuses that only a gateway answers (see retry.GATEWAY_ONLY).
+local GATEWAY_ONLY = retry.GATEWAY_ONLY
 
 -- Whether a failed attempt of `spec` may have been applied: it was sent and no complete answer
 -- came back, from the transport or (a write answered 5xx) from PostHog: a 502 or 504, or any
