@@ -127,9 +127,13 @@ local AGAIN = "posthog.event_definitions: interrupted again: exiting at once; op
 
 local holds = {} -- what runtime.hold_interrupts asked, innermost last
 
+local LIBCURL = "posthog.event_definitions.transport.libcurl"
+local libcurl -- the libcurl driver's module, once loaded (runtime.interrupted asks it at each tick)
+
 -- The signal functions of the libcurl driver's module.
 local function signals()
-  return require "posthog.event_definitions.transport.libcurl"
+  if not libcurl then libcurl = require(LIBCURL) end
+  return libcurl
 end
 
 -- Puts the innermost hold in force, or the dispositions from before the first one.
@@ -182,7 +186,7 @@ end
 
 --- "SIGINT" or "SIGTERM" once one was caught by a hold of this process (it stays so), else nil.
 function runtime.interrupted()
-  if runtime.phase() or not package.loaded["posthog.event_definitions.transport.libcurl"] then return nil end
+  if runtime.phase() or not (libcurl or package.loaded[LIBCURL]) then return nil end
   return signals().caught()
 end
 
