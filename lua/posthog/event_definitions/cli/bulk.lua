@@ -66,9 +66,7 @@ local function by_filter(ctx, client, args, action, filter)
   if not whole then return nil, status end
   local choice = { what = filter_text(args), verb = "selects", most = action.destructive,
     every = "PostHog ignores filters such as --event-type all; narrow the filter" }
-  local query = { limit = 1 }
-  for k, v in pairs(filter) do query[k] = v end
-  local counted, err = client:list(query)
+  local counted, err = client:list(read.filter(args, { limit = 1 })) -- the count of `filter`
   if not counted then return nil, fail(ctx, err) end
   local refusal = selection.guard(ctx, args, counted.count, whole, choice)
   if refusal then return nil, refusal end
