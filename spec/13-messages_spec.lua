@@ -1,6 +1,7 @@
 -- Messages that say what happened and never echo a secret: a password typed into a host URL,
 -- and the hint for a TLS URL whose server speaks plain HTTP. posthog-evdefs runs as a real
 -- process against the fake PostHog server.
+local helpers = require "helpers"
 local evdefs = require "posthog.event_definitions"
 local messages = require "posthog.event_definitions.cli.messages"
 local T = require "spec.support.cli"
@@ -31,6 +32,21 @@ describe("a password in a host URL", function()
     assert.equal("could not reach http://***@127.0.0.1:1/api/ (\"***@h\")",
       messages.hide_userinfo("could not reach http://ada:s3cr3t@127.0.0.1:1/api/ (\"ada:s3cr3t@h\")"))
     assert.equal("owner@example.com 'a:b@c'", messages.hide_userinfo("owner@example.com 'a:b@c'"))
+  end)
+end)
+
+describe("an event name shaped like user info (\"signup:done@web\")", function()
+  before_each(function() helpers.reset() end)
+
+  it("is printed as it is in a diagnostic: only a URL's user info is hidden there", function()
+    local status, out, err = T.run { "get", "signup:done@web" }
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.equal('posthog-evdefs: no definition named "signup:done@web" in project 1\n', err)
+    local named = 'no definition named "a:b@c" in project 1'
+    assert.equal(named, messages.diagnostic(named))
+    assert.equal("a:b@c", messages.diagnostic("a:b@c"))
+    assert.equal("could not reach http://***@h/", messages.diagnostic("could not reach http://ada:s3cr3t@h/"))
   end)
 end)
 

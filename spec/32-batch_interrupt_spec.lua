@@ -96,3 +96,23 @@ describe("a batch interrupted by a signal (a Lua traceback, the report lost)", f
     assert.are.equal(40 - report.ok, report.not_started)
   end)
 end)
+
+describe("runtime.holding", function()
+  it("returns what the function returned and raises again what it raised, the hold released either way",
+    function()
+      -- after the raise, SIGTERM meets the process's own disposition (it ends), not a hold left behind
+      local script = [[
+        local runtime = require "posthog.event_definitions.runtime"
+        local a, b, c = runtime.holding(nil, function(x, y) return x, nil, y end, 1, 2)
+        assert(a == 1 and b == nil and c == 2 and select("#", runtime.holding(nil, function() end)) == 0)
+        local raised = {}
+        local ok, got = pcall(runtime.holding, nil, error, raised)
+        assert(not ok and got == raised)
+        os.execute("kill -TERM $PPID; sleep 2")
+        os.exit(runtime.interrupted() == "SIGTERM" and 3 or 4)
+      ]]
+      -- a shell of its own reports the signal ("Terminated") and passes on the status
+      local status = T.sh("sh -c " .. quote(quote(T.LUA) .. " -e " .. quote(script) .. "; exit $?") .. " 2>/dev/null")
+      assert.are.equal(128 + 15, status)
+    end)
+end)

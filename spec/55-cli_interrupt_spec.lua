@@ -81,6 +81,24 @@ describe("posthog-evdefs interrupted or failing", function()
     end)
   end)
 
+  it("signals are held only by commands that talk to PostHog: help, completion and usage errors "
+    .. "never load the transport", function()
+    local SCRIPT = [[
+      local cli = require "posthog.event_definitions.cli"
+      local vars = { POSTHOG_HOST = %q, POSTHOG_PERSONAL_API_KEY = %q, POSTHOG_PROJECT_ID = "1" }
+      local status = cli.main({ %s }, { stdout = function() end, stderr = function() end,
+        getenv = function(name) return vars[name] end })
+      io.write(status, " ", tostring(package.loaded["posthog.event_definitions.transport.libcurl"] ~= nil))
+    ]]
+    for _, case in ipairs { { "'--help'", "0 false" }, { "'--version'", "0 false" },
+      { "'completion', 'bash'", "0 false" }, { "'list', '--no-such-flag'", "2 false" }, { "'get'", "2 false" },
+      { "'list'", "0 true" } } do
+      local script = SCRIPT:format(T.URL, helpers.KEY, case[1])
+      local _, out, err = T.sh(T.quote(T.LUA) .. " -e " .. T.quote(script))
+      assert.are.equal(case[2], out, case[1] .. ": " .. err)
+    end
+  end)
+
   describe("a signal during a batch (a traceback, or nothing, and no count of what was done)", function()
     before_each(function()
       helpers.reset { seed = 64 }

@@ -68,10 +68,7 @@ local function run_specs(p, specs, results, opts)
   if #pending == 0 then return report_of(results) end
   local workers = {}
   for w = 1, math.min(opts.concurrency, #pending) do workers[w] = worker end
-  local release = p:hold_interrupts()
-  local ran, failure = pcall(p.concurrently, p, workers)
-  release()
-  if not ran then error(failure, 0) end
+  p:holding(nil, p.concurrently, p, workers)
   local signal = p:interrupted()
   for t = taken + 1, #pending do
     local i = pending[t]
@@ -272,31 +269,34 @@ function batch.tag(p, ids_or_filter, action, tags, opts)
   local ids, names = select(p, ids_or_filter, opts)
   if not ids then return nil, names end
   if #ids == 0 then return empty_report() end
-  local results, interrupted
   local groups = #tags == 0 and { {} } or chunks(tags, TUNING.bulk_max_tags)
-  local release = not opts.dry_run and p:hold_interrupts() -- between groups too
-  for g, group in ipairs(groups) do
-    local size = math.min(TUNING.bulk_max_ids, math.floor(TUNING.bulk_max_changes / math.max(1, #group)))
-    local group_opts = { concurrency = opts.concurrency, dry_run = opts.dry_run }
-    if opts.on_progress then -- one count over every group: group g covers ids (g-1)*n+1 .. g*n
-      local before, total = (g - 1) * #ids, #groups * #ids
-      group_opts.on_progress = function(done) opts.on_progress(before + done, total) end
-    end
-    local ran, r = pcall(run_bulk, p, ids, size, "bulk_update_tags/",
-      function(chunk) return { ids = chunk, action = action, tags = group } end, group_opts)
-    if not ran then
-      if release then release() end
-      error(r, 0)
-    end
-    interrupted = interrupted or r.interrupted
-    if not results then results = r.results
-    else
-      for i, result in ipairs(r.results) do
-        if results[i].ok then results[i] = result end
+  local function run_groups()
+    local results, interrupted
+    for g, group in ipairs(groups) do
+      local size = math.min(TUNING.bulk_max_ids, math.floor(TUNING.bulk_max_changes / math.max(1, #group)))
+      local group_opts = { concurrency = opts.concurrency, dry_run = opts.dry_run }
+      if opts.on_progress then -- one count over every group: group g covers ids (g-1)*n+1 .. g*n
+        local before, total = (g - 1) * #ids, #groups * #ids
+        group_opts.on_progress = function(done) opts.on_progress(before + done, total) end
+      end
+      local r = run_bulk(p, ids, size, "bulk_update_tags/",
+        function(chunk) return { ids = chunk, action = action, tags = group } end, group_opts)
+      interrupted = interrupted or r.interrupted
+      if not results then results = r.results
+      else
+        for i, result in ipairs(r.results) do
+          if results[i].ok then results[i] = result end
+        end
       end
     end
+    return results, interrupted
   end
-  if release then release() end
+  local results, interrupted
+  if opts.dry_run then
+    results, interrupted = run_groups()
+  else
+    results, interrupted = p:holding(nil, run_groups) -- between groups too
+  end
   return named(report_of(results, interrupted), ids, names)
 end
 

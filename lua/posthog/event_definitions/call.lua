@@ -78,9 +78,9 @@ function Pipeline:concurrently(workers)
   runtime.concurrently(self.options, self.cache, workers, self.now)
 end
 
---- Catches SIGINT and SIGTERM outside nginx until the returned function is called (see
--- runtime.hold_interrupts); runtime.interrupted, the signal caught, or nil.
-Pipeline.hold_interrupts = function(_, how) return runtime.hold_interrupts(how) end
+--- Runs fn(...) with SIGINT and SIGTERM caught outside nginx, released however it ends (see
+-- runtime.holding); runtime.interrupted, the signal caught, or nil.
+Pipeline.holding = function(_, how, fn, ...) return runtime.holding(how, fn, ...) end
 Pipeline.interrupted = function() return runtime.interrupted() end
 
 --- The error of an operation that was not started because the batch was interrupted by `signal`.
@@ -131,9 +131,8 @@ local function attempt_once(spec, req, ctx, key)
   return value, err
 end
 
--- Statuses that only a gateway answers (PostHog's application never does, reference §15.2):
--- the gateway got no complete answer from PostHog, which may have applied the request.
-local GATEWAY_ONLY = { [502] = true, [504] = true }
+-- Statuses that only a gateway answers (see retry.GATEWAY_ONLY).
+local GATEWAY_ONLY = retry.GATEWAY_ONLY
 
 -- Whether a failed attempt of `spec` may have been applied: it was sent and no complete answer
 -- came back, from the transport or (a write answered 5xx) from PostHog: a 502 or 504, or any

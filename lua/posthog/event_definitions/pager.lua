@@ -45,28 +45,21 @@ local function broken(p, detail, attempts)
   return p:error { kind = "decode", detail = detail, method = "GET", path = p:shown(), attempts = attempts }
 end
 
--- The most pages a walk may take, judged by its first page, and the count that says so: an
--- exact count allows what it takes at this page size and one more page for a definition
--- inserted meanwhile; a count that is capped (a lower bound) or absent says nothing, and no
--- walk goes beyond TUNING.max_walk_pages.
-local function page_bound(first)
-  local size = #first.results
-  local pages = type(first.count) == "number" and size > 0 and math.floor(first.count / size) + 2
-  if first.count_is_capped or not pages or pages > TUNING.max_walk_pages then
-    return TUNING.max_walk_pages
+--- The most pages a walk may take, judged by its first page (`size` items, of `count` in all;
+-- `capped`: the count is only a lower bound), and the detail of the error of a walk that would
+-- go beyond them. An exact count allows what it takes at this page size and one more page for
+-- an item inserted meanwhile; a count that is capped or absent says nothing, and no walk goes
+-- beyond TUNING.max_walk_pages. The walks of project-level lists (taxonomy) are bound alike.
+function pager.page_bound(count, size, capped)
+  local pages = type(count) == "number" and size > 0 and math.floor(count / size) + 2
+  if capped or not pages or pages > TUNING.max_walk_pages then
+    return TUNING.max_walk_pages, "more than " .. TUNING.max_walk_pages .. " pages, the most a walk takes"
   end
-  return pages, first.count
+  return pages, "more pages than the count allows (" .. count .. ")"
 end
+local page_bound = pager.page_bound
 
 local NOTHING_NEW = "a page brought no definition that earlier pages had not"
-
--- The decode error of a walk at its page bound.
-local function too_many_pages(p, w)
-  if w.count then
-    return broken(p, "more pages than the count allows (" .. tostring(w.count) .. ")", w.pages)
-  end
-  return broken(p, "more than " .. w.bound .. " pages, the most a walk takes", w.pages)
-end
 
 -- The page after a page of `size` results whose `next` link is `link`, in walk `w`, or nil (no
 -- more pages), or nil, err. It takes the link and size rather than the page, so that a caller
@@ -76,7 +69,7 @@ end
 local function next_page(p, w, link, size, nothing_new)
   if not link then return nil end
   if size == 0 then return nil, broken(p, "an empty page has a next link", w.pages) end
-  if w.pages >= w.bound then return nil, too_many_pages(p, w) end
+  if w.pages >= w.bound then return nil, broken(p, w.beyond, w.pages) end
   local target, why = next_target(p, link)
   if target and w.targets[target] then why, target = "next link repeats an earlier page", nil end
   if target and nothing_new then why, target = NOTHING_NEW, nil end
@@ -103,8 +96,8 @@ end
 
 -- A new walk from its first page.
 local function walk(first)
-  local bound, count = page_bound(first)
-  return { targets = {}, ids = new_ids(), pages = 1, bound = bound, count = count }
+  local bound, beyond = page_bound(first.count, #first.results, first.count_is_capped)
+  return { targets = {}, ids = new_ids(), pages = 1, bound = bound, beyond = beyond }
 end
 
 --- Iterator over every definition matching `params` (in name order unless `params.ordering`
@@ -199,10 +192,9 @@ local CHANGED = "the definitions changed while paging (a definition came twice);
 -- Pages come while they have a `next`, up to TUNING.max_walk_pages. Returns true, or nil, err.
 local function overlapping_pages(p, params, first, out, ids, offset, progress)
   local size, pages, page = math.max(#first.results, 2), 1, first
+  local bound, beyond = page_bound(first.count, #first.results, true)
   while page.next do
-    if pages >= TUNING.max_walk_pages then
-      return nil, broken(p, "more than " .. pages .. " pages, the most a walk takes", pages)
-    end
+    if pages >= bound then return nil, broken(p, beyond, pages) end
     local err
     page, err = fetch(p, endpoints.list(p, page_query(params, size, offset + #out - 1)))
     pages = pages + 1

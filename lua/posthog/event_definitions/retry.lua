@@ -5,8 +5,13 @@ local retry = {}
 
 -- Methods whose replay after an ambiguous failure gives the same final state.
 local REPLAYABLE = { GET = true, PUT = true, PATCH = true, DELETE = true }
-local GATEWAY = { [502] = true, [503] = true, [504] = true }
 
+--- Statuses that only a gateway answers (PostHog's application never does, reference §15.2):
+-- the gateway got no complete answer from PostHog, which may have applied the request.
+retry.GATEWAY_ONLY = { [502] = true, [504] = true }
+-- Statuses of a gateway or of an unavailable PostHog (503: a gateway's, or PostHog's own
+-- database_unavailable), worth another attempt of a replayable request.
+local GATEWAY = { [502] = true, [503] = true, [504] = true }
 
 --- Whether a failed attempt of `method` is retryable in kind: returns bool, reason.
 -- `err` is the error table of the attempt (kind, status, sent).

@@ -127,9 +127,13 @@ local AGAIN = "posthog.event_definitions: interrupted again: exiting at once; op
 
 local holds = {} -- what runtime.hold_interrupts asked, innermost last
 
+local LIBCURL = "posthog.event_definitions.transport.libcurl"
+local libcurl -- the libcurl driver's module, once loaded (runtime.interrupted asks it at each tick)
+
 -- The signal functions of the libcurl driver's module.
 local function signals()
-  return require "posthog.event_definitions.transport.libcurl"
+  if not libcurl then libcurl = require(LIBCURL) end
+  return libcurl
 end
 
 -- Puts the innermost hold in force, or the dispositions from before the first one.
@@ -163,9 +167,26 @@ function runtime.hold_interrupts(how)
   end
 end
 
+-- The values given, in a table with their number (table.pack of Lua 5.2+).
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+local unpack = rawget(table, "unpack") or rawget(_G, "unpack") -- Lua 5.2+, else 5.1
+
+--- Runs fn(...) under runtime.hold_interrupts(how) and releases the hold however fn ends:
+-- returns what fn returned, or raises again what it raised (as it came, with level 0), the hold
+-- released first.
+function runtime.holding(how, fn, ...)
+  local release = runtime.hold_interrupts(how)
+  local results = pack(pcall(fn, ...))
+  release()
+  if not results[1] then error(results[2], 0) end
+  return unpack(results, 2, results.n)
+end
+
 --- "SIGINT" or "SIGTERM" once one was caught by a hold of this process (it stays so), else nil.
 function runtime.interrupted()
-  if runtime.phase() or not package.loaded["posthog.event_definitions.transport.libcurl"] then return nil end
+  if runtime.phase() or not (libcurl or package.loaded[LIBCURL]) then return nil end
   return signals().caught()
 end
 

@@ -46,16 +46,6 @@ function taxonomy.stale(p, filters, settings)
   return out
 end
 
--- The most pages of a project-level list whose first page holds `size` items of `count`, and
--- why: what an exact count allows and one more, else (or beyond it) TUNING.max_walk_pages.
-local function list_bound(count, size)
-  local pages = type(count) == "number" and size > 0 and math.floor(count / size) + 2
-  if not pages or pages > TUNING.max_walk_pages then
-    return TUNING.max_walk_pages, "more than " .. TUNING.max_walk_pages .. " pages, the most a walk takes"
-  end
-  return pages, "more pages than the count allows (" .. count .. ")"
-end
-
 --- Every item of a project-level list endpoint (`path` under /api/projects/{id}/, e.g.
 -- "schema_property_groups/"), page by page, through the pipeline `p`; an array or nil, err.
 -- The walk ends as the pager's do: an item that comes twice (by id), an empty page that still
@@ -83,7 +73,7 @@ function taxonomy.project_list(p, path, query)
       out[#out + 1] = item
     end
     if not page.next then return out end
-    if not bound then bound, beyond = list_bound(page.count, #results) end
+    if not bound then bound, beyond = pager.page_bound(page.count, #results) end
     if pages >= bound then return nil, broken(beyond) end
     offset = offset + #results
   end

@@ -66,9 +66,7 @@ local function by_filter(ctx, client, args, action, filter)
   if not whole then return nil, status end
   local choice = { what = filter_text(args), verb = "selects", most = action.destructive,
     every = "PostHog ignores filters such as --event-type all; narrow the filter" }
-  local query = { limit = 1 }
-  for k, v in pairs(filter) do query[k] = v end
-  local counted, err = client:list(query)
+  local counted, err = client:list(read.filter(args, { limit = 1 })) -- the count of `filter`
   if not counted then return nil, fail(ctx, err) end
   local refusal = selection.guard(ctx, args, counted.count, whole, choice)
   if refusal then return nil, refusal end
@@ -92,7 +90,7 @@ local function bulk(ctx, args)
     if refusal then return refusal end
   end
   local client
-  client, status = session.connect(ctx, args, action.destructive)
+  client, status = session.connect(ctx, args)
   if not client then return status end
   local targets, preview
   if selected.refs then

@@ -72,6 +72,14 @@ local function completion(ctx, args, parser)
   return 0
 end
 
+-- What an unexpected error leaves for the report: its message and the traceback from where it
+-- was raised. A report raised again (by run) passes through as it is.
+local REPORT = {}
+local function caught(e)
+  if getmetatable(e) == REPORT then return e end
+  return setmetatable({ message = e, traceback = debug.traceback(tostring(e), 2) }, REPORT)
+end
+
 -- Runs the command line `plain` in `ctx`; returns the exit status.
 local function run(ctx, plain)
   local parser, state = command_line.build()
@@ -100,12 +108,14 @@ local function run(ctx, plain)
   else
     ctx.format = args.format or (ctx.isatty(1) and "table" or "json")
   end
-  return commands[args.command](ctx, args)
-end
-
--- What an unexpected error leaves for the report: its message and the traceback.
-local function caught(e)
-  return { message = e, traceback = debug.traceback(tostring(e), 2) }
+  -- The command talks to PostHog: SIGINT and SIGTERM are caught until it ends (held, not before,
+  -- so that help, completion and usage errors never load the transport). Its unexpected error
+  -- is reported from where it was raised, not from the release of the hold.
+  local done, status = runtime.holding(messages.INTERRUPTED, xpcall, function()
+    return commands[args.command](ctx, args)
+  end, caught)
+  if not done then error(status, 0) end
+  return status
 end
 
 --- Runs the command line `argv` (an array of strings, without the program name) and returns the
@@ -113,13 +123,19 @@ end
 -- `isatty(fd)`, `readline()` replace io.stdout, io.stderr, os.getenv, the terminal test and
 -- io.stdin's next line. An unexpected error (a defect) is one line with the version and where to
 -- report it, status 1; with --debug anywhere in argv, its traceback follows. SIGINT and SIGTERM
--- are caught meanwhile: one that comes while nothing is being changed ends the program at once
--- with one line (status 130 or 143); one that comes during a batch (apply, bulk, delete) lets
--- the requests in flight finish and the report says what was done and what was not (a second
--- one ends the program at once).
+-- are caught while a command talks to PostHog: one that comes while nothing is being changed
+-- ends the program at once with one line (status 130 or 143); one that comes during a batch
+-- (apply, bulk, delete) lets the requests in flight finish and the report says what was done
+-- and what was not (a second one ends the program at once).
 function cli.main(argv, env)
   env = env or {}
   local unwritten -- why stdout refused what was written to it (a full disk, say)
+  -- Flushes io.stdout (not a writer given in env), noting why it failed.
+  local function flush()
+    if env.stdout then return end
+    local flushed, why = io.stdout:flush()
+    if not flushed then unwritten = unwritten or why end
+  end
   local ctx = {
     out = env.stdout or function(s)
       local ok, why = io.stdout:write(s)
@@ -129,22 +145,17 @@ function cli.main(argv, env)
     getenv = env.getenv or os.getenv,
     isatty = remembered(env.isatty or isatty),
     readline = env.readline or function() return io.stdin:read("*l") end,
-    flush = env.stdout and function() end or function() io.stdout:flush() end,
+    flush = flush,
   }
   local plain, debugging = {}, false
   for i = 1, #argv do
     plain[i] = argv[i]
     if argv[i] == "--debug" then debugging = true end
   end
-  local release = runtime.hold_interrupts(messages.INTERRUPTED)
   local ok, status = xpcall(function() return run(ctx, plain) end, caught)
-  release()
   if ctx.client then pcall(ctx.client.close, ctx.client) end
   if not ok then return messages.internal_error(ctx, status.message, debugging and status.traceback) end
-  if not env.stdout then
-    local flushed, why = io.stdout:flush()
-    unwritten = unwritten or (not flushed and why)
-  end
+  flush()
   if unwritten then -- output cut short must not pass for the whole
     return messages.fail(ctx, "cannot write the output: " .. tostring(unwritten))
   end

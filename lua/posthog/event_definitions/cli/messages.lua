@@ -26,21 +26,32 @@ messages.INTERRUPTED = {
 messages.WRITING = { at_once = PROGRAM .. ": interrupted while the change was being sent; it may have been "
   .. "applied (get shows the definition)\n" }
 
+-- `s` with the user info of every URL with a scheme in it shown as "***":
+-- "http://user:secret@host" becomes "http://***@host". Nothing else changes, so an event name
+-- such as "signup:done@web" is shown as it is. Brackets are never user info (RFC 3986), so a
+-- syntax hint such as "redis://[:password@]host" stays as it is.
+local function hide_url_userinfo(s)
+  return (s:gsub("(%a[%w+.-]*://)[^%s/?#\"%[%]]*@", "%1***@"))
+end
+
 --- `s` with the user info of every URL in it shown as "***": "http://user:secret@host" becomes
 -- "http://***@host", and so does a "user:secret@host" that lacks its scheme, at the start or
 -- quoted ("\"user:secret@host\""). Brackets are never user info (RFC 3986), so a syntax hint
--- such as "redis://[:password@]host" stays as it is.
+-- such as "redis://[:password@]host" stays as it is. For text that may hold a host as typed
+-- (the host the library refused, a usage error's word), not for messages that name events.
 function messages.hide_userinfo(s)
-  s = s:gsub("(%a[%w+.-]*://)[^%s/?#\"%[%]]*@", "%1***@")
+  s = hide_url_userinfo(s)
   s = s:gsub("^[^%s/?#\":%[%]]+:[^%s/?#\"%[%]]*@", "***@")
   return (s:gsub("\"[^%s/?#\":%[%]]+:[^%s/?#\"%[%]]*@", "\"***@"))
 end
 local hide_userinfo = messages.hide_userinfo
 
 --- A message or an error table as one line without the library's own prefix, the user info
--- of any URL in it shown as "***" (a password typed into --host or POSTHOG_HOST).
+-- of any URL with a scheme in it shown as "***". The library never echoes a host (it refuses
+-- one with user info without showing it); the program hides the host it echoes itself
+-- (session.connect), so event names in messages are never altered.
 function messages.diagnostic(message)
-  message = hide_userinfo(tostring(message))
+  message = hide_url_userinfo(tostring(message))
   if message:sub(1, #LIBRARY) == LIBRARY then return message:sub(#LIBRARY + 1) end
   return message
 end
@@ -110,13 +121,13 @@ end
 
 --- Prints "posthog-evdefs: hint: <text>" on stderr.
 function messages.print_hint(ctx, text)
-  ctx.err(PROGRAM .. ": hint: " .. hide_userinfo(text) .. "\n")
+  ctx.err(PROGRAM .. ": hint: " .. hide_url_userinfo(text) .. "\n")
 end
 
 --- Prints a notice on stderr unless --quiet.
 function messages.note(ctx, message)
   if ctx.quiet then return end
-  ctx.err(PROGRAM .. ": " .. hide_userinfo(message) .. "\n")
+  ctx.err(PROGRAM .. ": " .. hide_url_userinfo(message) .. "\n")
 end
 
 --- Prints a usage error with the usage of `command` (an argparse command); returns 2.

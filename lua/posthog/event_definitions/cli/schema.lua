@@ -69,7 +69,7 @@ local function plan_of(ctx, args, deletes)
   if not content then return nil, fail(ctx, "cannot read " .. msg) end
   local desired, err = schema.load(content)
   if not desired then return nil, fail(ctx, messages.diagnostic(err) .. " (in " .. args.file .. ")") end
-  local client, status = connect(ctx, args, deletes)
+  local client, status = connect(ctx, args)
   if not client then return nil, status end
   local current
   current, err = session.all(ctx, client)

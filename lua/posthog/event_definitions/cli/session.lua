@@ -42,21 +42,17 @@ function session.unnamed_project(ctx, args)
     .. "(@current follows the project last opened and is refused)")
 end
 
---- A client from the flags and environment, or nil and the exit status. `destructive`: the
--- command deletes or hides, so the project must be explicit (session.unnamed_project). With
+--- A client from the flags and environment, or nil and the exit status (a destructive command
+-- calls session.unnamed_project first: its project must be explicit). With
 -- POSTHOG_REDIS_URL (redis://[:password@]host[:port][/db]) the client's pacing windows live in
 -- that Redis, shared with every other client of the key (rate_limit.redis).
 -- The client is kept in ctx.client, which cli.main closes; ctx.host and ctx.project say where it points.
-function session.connect(ctx, args, destructive)
+function session.connect(ctx, args)
   local key = env_value(ctx, "POSTHOG_PERSONAL_API_KEY")
   if not key then
     return nil, fail(ctx, "POSTHOG_PERSONAL_API_KEY is not set (the key is read from the environment only)")
   end
   local project, project_from = setting(ctx, args, "--project-id", "POSTHOG_PROJECT_ID", "@current")
-  if destructive then
-    local refusal = session.unnamed_project(ctx, args)
-    if refusal then return nil, refusal end
-  end
   local host, host_from = setting(ctx, args, "--host", "POSTHOG_HOST", evdefs.DEFAULTS.host)
   ctx.host, ctx.project = host, project
   local redis = env_value(ctx, "POSTHOG_REDIS_URL")
@@ -72,7 +68,7 @@ function session.connect(ctx, args, destructive)
     end
     local given
     if detail:find("^host") and host_from then
-      given = host_from .. " " .. quoted(host)
+      given = host_from .. " " .. quoted(messages.hide_userinfo(host)) -- a password typed into it
     elseif detail:find("^project_id") and project_from then
       given = project_from .. " " .. quoted(project)
     elseif detail:find("^ca_file") then

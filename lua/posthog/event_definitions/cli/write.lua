@@ -20,9 +20,11 @@ local function write_one(ctx, args, client, op)
     return changes.dry_run(ctx, report)
   end
   local value, err
-  local release = runtime.hold_interrupts(messages.WRITING)
-  if op.op == "create" then value, err = client:create(op.fields) else value, err = client:update(op.id, op.fields) end
-  release()
+  if op.op == "create" then
+    value, err = runtime.holding(messages.WRITING, client.create, client, op.fields)
+  else
+    value, err = runtime.holding(messages.WRITING, client.update, client, op.id, op.fields)
+  end
   if not value then return fail(ctx, err) end
   output.object(ctx, value)
   return 0
@@ -89,7 +91,7 @@ function write.delete(ctx, args)
   local what = "delete " .. (#args.refs == 1 and "1 definition" or #args.refs .. " definitions")
   local refusal = session.unnamed_project(ctx, args) or session.refused(ctx, args, what)
   if refusal then return refusal end
-  local client, status = connect(ctx, args, true)
+  local client, status = connect(ctx, args)
   if not client then return status end
   local targets
   targets, status = selection.by_refs(ctx, client, args.refs)
