@@ -53,6 +53,7 @@ typedef struct scanner {
     long max_events;
     evrec top, item;
     const char *why;
+    int too_many;     /* the parse stopped at more events than max_events */
 } scanner;
 
 static size_t here(scanner *s)
@@ -152,8 +153,10 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
     if ((s->root == ROOT_ARRAY && d == 1) || (s->batch_open && d == 2)) {
         if (!map)
             return stop(s, "an item of the events array is not an object");
-        if (s->n >= s->max_events)
+        if (s->n >= s->max_events) {
+            s->too_many = 1;
             return stop(s, "more events than max_events");
+        }
         open_event(s, &s->item, d + 1, here(s));
         return 1;
     }
@@ -465,9 +468,8 @@ int edge_scan_yajl(lua_State *L)
     yajl_free(s.h);
     *hp = NULL;
     if (st != yajl_status_ok) {
-        int too_many = strcmp(s.why, "more events than max_events") == 0;
         lua_pushnil(L);
-        lua_pushstring(L, too_many ? "too_many_events" : "json");
+        lua_pushstring(L, s.too_many ? "too_many_events" : "json");
         lua_pushstring(L, s.why);
         return 3;
     }
