@@ -423,12 +423,10 @@ const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
     return text;
 }
 
-/* edge_core.scan_yajl(body, max_events [, into]): edge_core.scan with yajl, whatever is registered. */
-int edge_scan_yajl(lua_State *L)
+/* edge_core.scan with yajl, its arguments read (edge_scan_args): text is argument 1 (len bytes),
+   max the events' limit; argument 3 may be the table to fill. */
+static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
 {
-    size_t len;
-    long max;
-    const char *text = edge_scan_args(L, &len, &max);
     scanner s;
     void **hp;
     yajl_status st;
@@ -492,6 +490,16 @@ int edge_scan_yajl(lua_State *L)
     return 5;
 }
 
+/* edge_core.scan_yajl(body, max_events [, into]): edge_core.scan with yajl, whatever is registered. */
+int edge_scan_yajl(lua_State *L)
+{
+    size_t len;
+    long max;
+    const char *text = edge_scan_args(L, &len, &max);
+
+    return scan_yajl(L, text, len, max);
+}
+
 /* Pushes the table the events go into: the argument at `arg` when it is a table (its items past
    the events' are left as they are), else a new one with room for n events. */
 void edge_events_table(lua_State *L, int arg, size_t n)
@@ -518,5 +526,5 @@ int edge_scan(lua_State *L)
 
     if (edge_scan_registered(L, text, len, max))
         return 5;
-    return edge_scan_yajl(L);
+    return scan_yajl(L, text, len, max);
 }
