@@ -52,6 +52,7 @@ typedef struct scanner {
     long n;           /* events emitted */
     long max_events;
     evrec top, item;
+    const char *text; /* the body */
     const char *why;
     int too_many;     /* the parse stopped at more events than max_events */
 } scanner;
@@ -134,6 +135,27 @@ static void keep_string(scanner *s, evrec *r, int slot, const unsigned char *str
     lua_replace(s->L, r->slots + slot);
 }
 
+/* The first byte of the scalar that ends at byte `last` (1-based) of text. */
+static size_t scalar_first(const char *text, size_t last)
+{
+    size_t i = last;
+    if (text[last - 1] == '"') {
+        for (i = last - 1; i > 0; i--) {
+            if (text[i - 1] == '"') {
+                size_t slashes = 0;
+                while (i - 1 > slashes && text[i - 2 - slashes] == '\\')
+                    slashes++;
+                if (slashes % 2 == 0)
+                    return i;
+            }
+        }
+        return 1;
+    }
+    while (i > 1 && !strchr(" \t\r\n:", text[i - 2]))
+        i--;
+    return i;
+}
+
 /* A value starts at depth d (before a container it opens is counted): is it the value of an
    event's key, an item of the events array, or the root? `map` / `array` say whether it opens a
    container, `str`/`len` carry a string value, `isnull` a null. Returns 0 to stop the parse. */
@@ -211,9 +233,10 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
         lua_replace(s->L, r->slots + SLOT_PTOKEN);
         if (map || array) {
             r->vfirst = here(s);
-        } else { /* a scalar ends where yajl stands; its first byte is found backwards */
+        } else { /* a scalar ends where yajl stands; its first byte is found backwards (in the
+                    body only: see scan_yajl) */
             r->vlast = here(s);
-            r->vfirst = 0;
+            r->vfirst = s->text != NULL ? scalar_first(s->text, r->vlast) : 0;
         }
         break;
     default:
@@ -332,45 +355,6 @@ static const yajl_callbacks callbacks = {
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
 };
 
-/* The first byte of the scalar that ends at byte `last` (1-based) of text. */
-static size_t scalar_first(const char *text, size_t last)
-{
-    size_t i = last;
-    if (text[last - 1] == '"') {
-        for (i = last - 1; i > 0; i--) {
-            if (text[i - 1] == '"') {
-                size_t slashes = 0;
-                while (i - 1 > slashes && text[i - 2 - slashes] == '\\')
-                    slashes++;
-                if (slashes % 2 == 0)
-                    return i;
-            }
-        }
-        return 1;
-    }
-    while (i > 1 && !strchr(" \t\r\n:", text[i - 2]))
-        i--;
-    return i;
-}
-
-/* Fills the scalar properties' first bytes of the emitted events (found after the parse). */
-static void fill_scalar_props(lua_State *L, int out, long n, const char *text)
-{
-    long i;
-    for (i = 0; i < n; i++) {
-        int base = (int)(i * EDGE_FIELDS);
-        size_t vlast;
-        lua_rawgeti(L, out, base + 5);
-        vlast = (size_t)lua_tonumber(L, -1);
-        lua_rawgeti(L, out, base + 4);
-        if (vlast > 0 && lua_tonumber(L, -1) == 0) {
-            edge_pushcount(L, scalar_first(text, vlast));
-            lua_rawseti(L, out, base + 4);
-        }
-        lua_pop(L, 2);
-    }
-}
-
 /* ===== Escaped surrogates ===== */
 
 static int hex4(const char *p, unsigned *out)
@@ -446,6 +430,7 @@ static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
     }
     memset(&s, 0, sizeof s);
     s.L = L;
+    s.text = text;
     s.max_events = max;
     s.why = "not valid JSON";
     lua_settop(L, 3);
@@ -461,6 +446,9 @@ static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
     if (s.h == NULL)
         return luaL_error(L, "scan: out of memory");
     st = yajl_parse(s.h, (const unsigned char *)text, len);
+    /* yajl_complete_parse reads a buffer of its own, so where yajl stands is no byte of the body:
+       a number it ends there (the last bytes of a body cut short, which fails) has no first byte */
+    s.text = NULL;
     if (st == yajl_status_ok)
         st = yajl_complete_parse(s.h);
     yajl_free(s.h);
@@ -481,7 +469,6 @@ static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
         s.n = 0;
         emit(&s, &s.top);
     }
-    fill_scalar_props(L, s.out, s.n, text);
     lua_pushstring(L, s.batch_seen ? "batch" : s.root == ROOT_ARRAY ? "array" : "single");
     lua_pushvalue(L, s.out);
     edge_pushcount(L, s.n);
