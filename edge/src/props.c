@@ -8,6 +8,8 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "codec/json_escape.h"
+#include "codec/utf8.h"
 #include "edge.h"
 
 typedef struct reader {
@@ -148,8 +150,8 @@ int edge_props(lua_State *L)
         lua_pushstring(L, "byte range out of the body");
         return 2;
     }
-    if (!edge_utf8_valid(text + (size_t)first - 1, (size_t)(last - first + 1))
-        || !edge_surrogates_ok(text + (size_t)first - 1, (size_t)(last - first + 1))) {
+    if (!utf8_valid(text + (size_t)first - 1, (size_t)(last - first + 1))
+        || json_unpaired_surrogate(text + (size_t)first - 1, (size_t)(last - first + 1)) != NULL) {
         lua_pushnil(L);
         lua_pushstring(L, "not valid UTF-8, or an escaped surrogate that is not a pair");
         return 2;

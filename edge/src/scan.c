@@ -17,6 +17,8 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "codec/json_escape.h"
+#include "codec/utf8.h"
 #include "edge.h"
 
 /* ===== State ===== */
@@ -139,18 +141,8 @@ static void keep_string(scanner *s, evrec *r, int slot, const unsigned char *str
 static size_t scalar_first(const char *text, size_t last)
 {
     size_t i = last;
-    if (text[last - 1] == '"') {
-        for (i = last - 1; i > 0; i--) {
-            if (text[i - 1] == '"') {
-                size_t slashes = 0;
-                while (i - 1 > slashes && text[i - 2 - slashes] == '\\')
-                    slashes++;
-                if (slashes % 2 == 0)
-                    return i;
-            }
-        }
-        return 1;
-    }
+    if (text[last - 1] == '"')
+        return json_string_start(text, last) + 1;
     while (i > 1 && !strchr(" \t\r\n:", text[i - 2]))
         i--;
     return i;
@@ -355,49 +347,6 @@ static const yajl_callbacks callbacks = {
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
 };
 
-/* ===== Escaped surrogates ===== */
-
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-/* True unless text holds a \u escape of a surrogate that is not a well-formed pair: yajl would
-   turn it into "?" or a wrong code point, where PostHog's capture refuses the whole request.
-   Only the rare bodies with a surrogate escape are looked at closely. */
-int edge_surrogates_ok(const char *text, size_t len)
-{
-    const char *p = text, *end = text + len;
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        size_t run = 0;
-        unsigned cp, low;
-        while (p + run < end && p[run] == '\\')
-            run++;
-        p += run;
-        if (run % 2 == 0 || p >= end || *p != 'u' || end - p < 5 || !hex4(p + 1, &cp))
-            continue;
-        if (cp >= 0xDC00 && cp <= 0xDFFF)
-            return 0;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end - p < 11 || p[5] != '\\' || p[6] != 'u' || !hex4(p + 7, &low) || low < 0xDC00 || low > 0xDFFF)
-                return 0;
-            p += 11;
-        }
-    }
-    return 1;
-}
-
 /* The arguments of edge_core.scan: the body and max_events (default 10^9). */
 const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
 {
@@ -416,13 +365,15 @@ static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
     yajl_status st;
     int i;
 
-    if (!edge_utf8_valid(text, len)) {
+    if (!utf8_valid(text, len)) {
         lua_pushnil(L);
         lua_pushstring(L, "json");
         lua_pushstring(L, "the body is not valid UTF-8 (PostHog refuses the request)");
         return 3;
     }
-    if (!edge_surrogates_ok(text, len)) {
+    /* yajl would turn an escaped surrogate that is not a pair into "?" or a wrong code point,
+       where PostHog's capture refuses the whole request */
+    if (json_unpaired_surrogate(text, len) != NULL) {
         lua_pushnil(L);
         lua_pushstring(L, "json");
         lua_pushstring(L, "an escaped surrogate that is not a pair (PostHog refuses the request)");
