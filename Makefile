@@ -27,9 +27,9 @@ CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 REDIS_SOURCES := $(wildcard src/redis/*.c)
 # The edge (its own rock, posthog-event-definitions-edge): its Lua under edge/lua, its C module
 # (the capture body scanner) under edge/src, linking yajl only. It compiles none of src/, and
-# includes the client's header-only text checks from it (static inline: nothing exported).
+# includes header-only parts of it (static inline: nothing exported): the text checks, compat.h.
 EDGE_SOURCES := $(wildcard edge/src/*.c)
-EDGE_HEADERS := $(wildcard edge/src/*.h) src/codec/utf8.h src/codec/json_escape.h
+EDGE_HEADERS := $(wildcard edge/src/*.h) src/compat.h src/codec/utf8.h src/codec/json_escape.h
 # Its optional faster scanner (rock posthog-event-definitions-edge-simdjson): one C++ file over
 # simdjson's DOM parser and structural index, built without exceptions, and the C module that
 # registers it.

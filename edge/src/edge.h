@@ -1,8 +1,8 @@
 /*
  * edge.h - the edge's C module (posthog.event_definitions.edge.core): the capture body scanner
  * and what it shares. It stands on its own: it links yajl and Lua only, and nothing of the
- * client's core; it checks text with the client's header-only checks (src/codec/utf8.h and
- * src/codec/json_escape.h, static inline: nothing of them is exported).
+ * client's core; it includes header-only parts of it (the text checks of src/codec/utf8.h and
+ * src/codec/json_escape.h, src/compat.h: static inline, nothing of them is exported).
  */
 #ifndef PHED_EDGE_H
 #define PHED_EDGE_H

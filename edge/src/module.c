@@ -4,6 +4,7 @@
  */
 #include <yajl/yajl_parse.h>
 
+#include "compat.h"
 #include "edge.h"
 
 /* ===== The yajl handle's owner ===== */
@@ -36,23 +37,21 @@ void **edge_yajl_handle(lua_State *L)
 
 /* ===== Module ===== */
 
+static const luaL_Reg functions[] = {
+    { "scan", edge_scan },
+    { "scan_yajl", edge_scan_yajl },
+    { "scan_registered", edge_scan_registered_alone },
+    { "scanner", edge_scanner_name },
+    { "props", edge_props },
+    { "same", edge_same },
+    { "join", edge_join },
+    { NULL, NULL }
+};
+
 int luaopen_posthog_event_definitions_edge_core(lua_State *L)
 {
     lua_newtable(L);
-    lua_pushcfunction(L, edge_scan);
-    lua_setfield(L, -2, "scan");
-    lua_pushcfunction(L, edge_scan_yajl);
-    lua_setfield(L, -2, "scan_yajl");
-    lua_pushcfunction(L, edge_scan_registered_alone);
-    lua_setfield(L, -2, "scan_registered");
-    lua_pushcfunction(L, edge_scanner_name);
-    lua_setfield(L, -2, "scanner");
-    lua_pushcfunction(L, edge_props);
-    lua_setfield(L, -2, "props");
-    lua_pushcfunction(L, edge_same);
-    lua_setfield(L, -2, "same");
-    lua_pushcfunction(L, edge_join);
-    lua_setfield(L, -2, "join");
+    compat_luaL_setfuncs(L, functions, 0);
     lua_pushnumber(L, EDGE_FIELDS);
     lua_setfield(L, -2, "FIELDS");
     return 1;
