@@ -176,6 +176,9 @@ int edge_props(lua_State *L)
     *hp = r.h = yajl_alloc(&callbacks, NULL, &r);
     if (r.h == NULL)
         return luaL_error(L, "props: out of memory");
+    /* the range is valid UTF-8, more strictly than yajl checks: utf8_valid passed it above, or
+       edge_core.scan the whole body (scanned) */
+    yajl_config(r.h, yajl_dont_validate_strings, 1);
     st = yajl_parse(r.h, (const unsigned char *)range, n);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(r.h);

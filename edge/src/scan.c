@@ -396,6 +396,7 @@ static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
     *hp = s.h = yajl_alloc(&callbacks, NULL, &s);
     if (s.h == NULL)
         return luaL_error(L, "scan: out of memory");
+    yajl_config(s.h, yajl_dont_validate_strings, 1); /* utf8_valid passed the whole body, more strictly */
     st = yajl_parse(s.h, (const unsigned char *)text, len);
     /* yajl_complete_parse reads a buffer of its own, so where yajl stands is no byte of the body:
        a number it ends there (the last bytes of a body cut short, which fails) has no first byte */
