@@ -26,9 +26,10 @@ CXXWARN      := -Wall -Wextra -std=c++17
 CURL_SOURCES := $(wildcard src/curl/*.c) src/mem/buffer.c src/http/head.c
 REDIS_SOURCES := $(wildcard src/redis/*.c)
 # The edge (its own rock, posthog-event-definitions-edge): its Lua under edge/lua, its C module
-# (the capture body scanner) under edge/src, linking yajl only.
+# (the capture body scanner) under edge/src, linking yajl only. It compiles none of src/, and
+# includes header-only parts of it (static inline: nothing exported): the text checks, compat.h.
 EDGE_SOURCES := $(wildcard edge/src/*.c)
-EDGE_HEADERS := $(wildcard edge/src/*.h)
+EDGE_HEADERS := $(wildcard edge/src/*.h) src/compat.h src/codec/utf8.h src/codec/json_escape.h
 # Its optional faster scanner (rock posthog-event-definitions-edge-simdjson): one C++ file over
 # simdjson's DOM parser and structural index, built without exceptions, and the C module that
 # registers it.
@@ -84,7 +85,7 @@ $(call hiredis_so,$(1)): $(REDIS_SOURCES) src/compat.h Makefile
 	  $$(REDIS_SOURCES) $$(HIREDIS_LIBS)
 $(call edge_so,$(1)): $(EDGE_SOURCES) $(EDGE_HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Iedge/src -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
+	$$(CC) $$(CFLAGS) $$(WARN) $$(PIC) -Iedge/src -Isrc -I$$(lua_inc_$(1)) $$(YAJL_CFLAGS) -shared -Wl,-z,nodelete -o $$@ \
 	  $$(EDGE_SOURCES) $$(YAJL_LIBS)
 $(BUILD)/$(1)/obj/edge_scan_simd.o: $(EDGE_SIMD_CXX) $(EDGE_HEADERS) Makefile
 	@mkdir -p $$(dir $$@)
@@ -147,7 +148,7 @@ $(BUILD)/fuzz/obj/%.o: src/%.c $(HEADERS) Makefile
 	clang $(FUZZ_FLAGS) $(WARN) -Isrc -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/obj/edge/%.o: edge/src/%.c $(EDGE_HEADERS) Makefile
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) $(WARN) -Iedge/src -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
+	clang $(FUZZ_FLAGS) $(WARN) -Iedge/src -Isrc -I$(lua_inc_5.4) $(YAJL_CFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/obj/edge/%.o: edge/src/%.cpp $(EDGE_HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	clang++ $(FUZZ_FLAGS) $(CXXWARN) $(EDGE_SIMD_CXXFLAGS) -Iedge/src $(SIMDJSON_CFLAGS) -c -o $@ $<

@@ -44,7 +44,7 @@ build = {
     ["posthog.event_definitions.edge.core"] = {
       sources = { "edge/src/bytes.c", "edge/src/module.c", "edge/src/props.c", "edge/src/registered.c",
         "edge/src/scan.c" },
-      incdirs = { "edge/src", "$(YAJL_INCDIR)" },
+      incdirs = { "edge/src", "src", "$(YAJL_INCDIR)" }, -- src: header-only parts of the client (text checks, compat.h)
       libdirs = { "$(YAJL_LIBDIR)" },
       libraries = { "yajl" },
     },

@@ -9,6 +9,7 @@
 #include "mem/buffer.h"
 #include "mem/guard.h"
 #include "codec/shape.h"
+#include "codec/utf8.h"
 
 /* Everything declared below stays inside the module that compiles it, whatever the build
    flags (LuaRocks passes none): only luaopen_* functions are exported. */
@@ -66,17 +67,7 @@ int core_replace_file(lua_State *L);    /* file.c */
 int core_sha256(lua_State *L);
 int core_id_set(lua_State *L);          /* mem/id_set.c */
 
-/* ===== UTF-8 and tags (codec/tags.c) ===== */
-
-/* UTF-8 as RFC 3629 defines it (no overlong forms, no surrogates, nothing above U+10FFFF): what
-   Python, and so PostHog, accepts, and what the codec sends and takes. */
-
-/* The length (1 to 4) of the well-formed sequence at s[i], with its code point in *cp; 0
-   when the bytes there start none (then *cp is s[i]). Requires i < len. */
-size_t utf8_sequence(const unsigned char *s, size_t len, size_t i, unsigned long *cp);
-
-/* Whether the len bytes at s are well-formed UTF-8 throughout. */
-int utf8_valid(const char *s, size_t len);
+/* ===== Tags (codec/tags.c; UTF-8: codec/utf8.h) ===== */
 
 /* Loads the Unicode character classes used by normalize_tag (called once by luaopen). */
 void tags_init(void);

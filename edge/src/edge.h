@@ -1,7 +1,8 @@
 /*
  * edge.h - the edge's C module (posthog.event_definitions.edge.core): the capture body scanner
  * and what it shares. It stands on its own: it links yajl and Lua only, and nothing of the
- * client's core.
+ * client's core; it includes header-only parts of it (the text checks of src/codec/utf8.h and
+ * src/codec/json_escape.h, src/compat.h: static inline, nothing of them is exported).
  */
 #ifndef PHED_EDGE_H
 #define PHED_EDGE_H
@@ -43,7 +44,6 @@ EDGE_HIDDEN int edge_scan(lua_State *L);
 EDGE_HIDDEN int edge_scan_yajl(lua_State *L);
 EDGE_HIDDEN const char *edge_scan_args(lua_State *L, size_t *len, long *max_events);
 EDGE_HIDDEN void edge_events_table(lua_State *L, int arg, size_t n);
-EDGE_HIDDEN int edge_surrogates_ok(const char *text, size_t len);
 /* registered.c: 5 values pushed when a registered scanner (scanner.h) accepted the body, else 0 */
 EDGE_HIDDEN int edge_scan_registered(lua_State *L, const char *text, size_t len, long max_events);
 EDGE_HIDDEN int edge_scan_registered_alone(lua_State *L);
@@ -54,7 +54,6 @@ EDGE_HIDDEN int edge_join(lua_State *L);
 /* props.c */
 EDGE_HIDDEN int edge_props(lua_State *L);
 /* module.c */
-EDGE_HIDDEN int edge_utf8_valid(const char *s, size_t len);
 EDGE_HIDDEN void **edge_yajl_handle(lua_State *L);
 EDGE_EXPORT int luaopen_posthog_event_definitions_edge_core(lua_State *L);
 

@@ -8,6 +8,8 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "codec/json_escape.h"
+#include "codec/utf8.h"
 #include "edge.h"
 
 typedef struct reader {
@@ -130,15 +132,21 @@ static const yajl_callbacks callbacks = {
     p_start_map, p_map_key, p_end_map, p_start_array, p_end_array
 };
 
-/* edge_core.props(body, first, last) -> kinds, values | nil, detail.
+/* edge_core.props(body, first, last [, scanned]) -> kinds, values | nil, detail.
    The JSON object at bytes first..last of body: kinds[key] is "string", "number", "boolean",
    "null", "object" or "array"; values[key] the unescaped string, the number's JSON text, the
-   boolean, or the JSON text of an object or array (nil for null). */
+   boolean, or the JSON text of an object or array (nil for null). With scanned true, the caller
+   vouches that body is one edge_core.scan accepted and first..last a range it gave, so the
+   range's UTF-8 and escaped surrogates, which scan checked with the whole body, are not checked
+   again (judge.lua); otherwise a range with either wrong is refused. */
 int edge_props(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
     lua_Number first = luaL_checknumber(L, 2), last = luaL_checknumber(L, 3);
+    int scanned = lua_toboolean(L, 4);
+    const char *range;
+    size_t n;
     reader r;
     void **hp;
     yajl_status st;
@@ -148,15 +156,16 @@ int edge_props(lua_State *L)
         lua_pushstring(L, "byte range out of the body");
         return 2;
     }
-    if (!edge_utf8_valid(text + (size_t)first - 1, (size_t)(last - first + 1))
-        || !edge_surrogates_ok(text + (size_t)first - 1, (size_t)(last - first + 1))) {
+    range = text + (size_t)first - 1;
+    n = (size_t)(last - first + 1);
+    if (!scanned && (!utf8_valid(range, n) || json_unpaired_surrogate(range, n) != NULL)) {
         lua_pushnil(L);
         lua_pushstring(L, "not valid UTF-8, or an escaped surrogate that is not a pair");
         return 2;
     }
     memset(&r, 0, sizeof r);
     r.L = L;
-    r.text = text + (size_t)first - 1;
+    r.text = range;
     lua_settop(L, 3);
     luaL_checkstack(L, 8, "props");
     hp = edge_yajl_handle(L);
@@ -167,7 +176,10 @@ int edge_props(lua_State *L)
     *hp = r.h = yajl_alloc(&callbacks, NULL, &r);
     if (r.h == NULL)
         return luaL_error(L, "props: out of memory");
-    st = yajl_parse(r.h, (const unsigned char *)r.text, (size_t)(last - first + 1));
+    /* the range is valid UTF-8, more strictly than yajl checks: utf8_valid passed it above, or
+       edge_core.scan the whole body (scanned) */
+    yajl_config(r.h, yajl_dont_validate_strings, 1);
+    st = yajl_parse(r.h, (const unsigned char *)range, n);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(r.h);
     yajl_free(r.h);

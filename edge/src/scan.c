@@ -17,6 +17,8 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "codec/json_escape.h"
+#include "codec/utf8.h"
 #include "edge.h"
 
 /* ===== State ===== */
@@ -52,7 +54,9 @@ typedef struct scanner {
     long n;           /* events emitted */
     long max_events;
     evrec top, item;
+    const char *text; /* the body */
     const char *why;
+    int too_many;     /* the parse stopped at more events than max_events */
 } scanner;
 
 static size_t here(scanner *s)
@@ -133,6 +137,17 @@ static void keep_string(scanner *s, evrec *r, int slot, const unsigned char *str
     lua_replace(s->L, r->slots + slot);
 }
 
+/* The first byte of the scalar that ends at byte `last` (1-based) of text. */
+static size_t scalar_first(const char *text, size_t last)
+{
+    size_t i = last;
+    if (text[last - 1] == '"')
+        return json_string_start(text, last) + 1;
+    while (i > 1 && !strchr(" \t\r\n:", text[i - 2]))
+        i--;
+    return i;
+}
+
 /* A value starts at depth d (before a container it opens is counted): is it the value of an
    event's key, an item of the events array, or the root? `map` / `array` say whether it opens a
    container, `str`/`len` carry a string value, `isnull` a null. Returns 0 to stop the parse. */
@@ -152,8 +167,10 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
     if ((s->root == ROOT_ARRAY && d == 1) || (s->batch_open && d == 2)) {
         if (!map)
             return stop(s, "an item of the events array is not an object");
-        if (s->n >= s->max_events)
+        if (s->n >= s->max_events) {
+            s->too_many = 1;
             return stop(s, "more events than max_events");
+        }
         open_event(s, &s->item, d + 1, here(s));
         return 1;
     }
@@ -208,9 +225,10 @@ static int value(scanner *s, int map, int array, int isnull, const unsigned char
         lua_replace(s->L, r->slots + SLOT_PTOKEN);
         if (map || array) {
             r->vfirst = here(s);
-        } else { /* a scalar ends where yajl stands; its first byte is found backwards */
+        } else { /* a scalar ends where yajl stands; its first byte is found backwards (in the
+                    body only: see scan_yajl) */
             r->vlast = here(s);
-            r->vfirst = 0;
+            r->vfirst = s->text != NULL ? scalar_first(s->text, r->vlast) : 0;
         }
         break;
     default:
@@ -329,88 +347,6 @@ static const yajl_callbacks callbacks = {
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array
 };
 
-/* The first byte of the scalar that ends at byte `last` (1-based) of text. */
-static size_t scalar_first(const char *text, size_t last)
-{
-    size_t i = last;
-    if (text[last - 1] == '"') {
-        for (i = last - 1; i > 0; i--) {
-            if (text[i - 1] == '"') {
-                size_t slashes = 0;
-                while (i - 1 > slashes && text[i - 2 - slashes] == '\\')
-                    slashes++;
-                if (slashes % 2 == 0)
-                    return i;
-            }
-        }
-        return 1;
-    }
-    while (i > 1 && !strchr(" \t\r\n:", text[i - 2]))
-        i--;
-    return i;
-}
-
-/* Fills the scalar properties' first bytes of the emitted events (found after the parse). */
-static void fill_scalar_props(lua_State *L, int out, long n, const char *text)
-{
-    long i;
-    for (i = 0; i < n; i++) {
-        int base = (int)(i * EDGE_FIELDS);
-        size_t vlast;
-        lua_rawgeti(L, out, base + 5);
-        vlast = (size_t)lua_tonumber(L, -1);
-        lua_rawgeti(L, out, base + 4);
-        if (vlast > 0 && lua_tonumber(L, -1) == 0) {
-            edge_pushcount(L, scalar_first(text, vlast));
-            lua_rawseti(L, out, base + 4);
-        }
-        lua_pop(L, 2);
-    }
-}
-
-/* ===== Escaped surrogates ===== */
-
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-/* True unless text holds a \u escape of a surrogate that is not a well-formed pair: yajl would
-   turn it into "?" or a wrong code point, where PostHog's capture refuses the whole request.
-   Only the rare bodies with a surrogate escape are looked at closely. */
-int edge_surrogates_ok(const char *text, size_t len)
-{
-    const char *p = text, *end = text + len;
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        size_t run = 0;
-        unsigned cp, low;
-        while (p + run < end && p[run] == '\\')
-            run++;
-        p += run;
-        if (run % 2 == 0 || p >= end || *p != 'u' || end - p < 5 || !hex4(p + 1, &cp))
-            continue;
-        if (cp >= 0xDC00 && cp <= 0xDFFF)
-            return 0;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end - p < 11 || p[5] != '\\' || p[6] != 'u' || !hex4(p + 7, &low) || low < 0xDC00 || low > 0xDFFF)
-                return 0;
-            p += 11;
-        }
-    }
-    return 1;
-}
-
 /* The arguments of edge_core.scan: the body and max_events (default 10^9). */
 const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
 {
@@ -420,24 +356,24 @@ const char *edge_scan_args(lua_State *L, size_t *len, long *max_events)
     return text;
 }
 
-/* edge_core.scan_yajl(body, max_events [, into]): edge_core.scan with yajl, whatever is registered. */
-int edge_scan_yajl(lua_State *L)
+/* edge_core.scan with yajl, its arguments read (edge_scan_args): text is argument 1 (len bytes),
+   max the events' limit; argument 3 may be the table to fill. */
+static int scan_yajl(lua_State *L, const char *text, size_t len, long max)
 {
-    size_t len;
-    long max;
-    const char *text = edge_scan_args(L, &len, &max);
     scanner s;
     void **hp;
     yajl_status st;
     int i;
 
-    if (!edge_utf8_valid(text, len)) {
+    if (!utf8_valid(text, len)) {
         lua_pushnil(L);
         lua_pushstring(L, "json");
         lua_pushstring(L, "the body is not valid UTF-8 (PostHog refuses the request)");
         return 3;
     }
-    if (!edge_surrogates_ok(text, len)) {
+    /* yajl would turn an escaped surrogate that is not a pair into "?" or a wrong code point,
+       where PostHog's capture refuses the whole request */
+    if (json_unpaired_surrogate(text, len) != NULL) {
         lua_pushnil(L);
         lua_pushstring(L, "json");
         lua_pushstring(L, "an escaped surrogate that is not a pair (PostHog refuses the request)");
@@ -445,6 +381,7 @@ int edge_scan_yajl(lua_State *L)
     }
     memset(&s, 0, sizeof s);
     s.L = L;
+    s.text = text;
     s.max_events = max;
     s.why = "not valid JSON";
     lua_settop(L, 3);
@@ -459,15 +396,18 @@ int edge_scan_yajl(lua_State *L)
     *hp = s.h = yajl_alloc(&callbacks, NULL, &s);
     if (s.h == NULL)
         return luaL_error(L, "scan: out of memory");
+    yajl_config(s.h, yajl_dont_validate_strings, 1); /* utf8_valid passed the whole body, more strictly */
     st = yajl_parse(s.h, (const unsigned char *)text, len);
+    /* yajl_complete_parse reads a buffer of its own, so where yajl stands is no byte of the body:
+       a number it ends there (the last bytes of a body cut short, which fails) has no first byte */
+    s.text = NULL;
     if (st == yajl_status_ok)
         st = yajl_complete_parse(s.h);
     yajl_free(s.h);
     *hp = NULL;
     if (st != yajl_status_ok) {
-        int too_many = strcmp(s.why, "more events than max_events") == 0;
         lua_pushnil(L);
-        lua_pushstring(L, too_many ? "too_many_events" : "json");
+        lua_pushstring(L, s.too_many ? "too_many_events" : "json");
         lua_pushstring(L, s.why);
         return 3;
     }
@@ -481,13 +421,22 @@ int edge_scan_yajl(lua_State *L)
         s.n = 0;
         emit(&s, &s.top);
     }
-    fill_scalar_props(L, s.out, s.n, text);
     lua_pushstring(L, s.batch_seen ? "batch" : s.root == ROOT_ARRAY ? "array" : "single");
     lua_pushvalue(L, s.out);
     edge_pushcount(L, s.n);
     lua_pushvalue(L, s.top.slots + SLOT_API_KEY);
     lua_pushvalue(L, s.top.slots + SLOT_TOKEN);
     return 5;
+}
+
+/* edge_core.scan_yajl(body, max_events [, into]): edge_core.scan with yajl, whatever is registered. */
+int edge_scan_yajl(lua_State *L)
+{
+    size_t len;
+    long max;
+    const char *text = edge_scan_args(L, &len, &max);
+
+    return scan_yajl(L, text, len, max);
 }
 
 /* Pushes the table the events go into: the argument at `arg` when it is a table (its items past
@@ -516,5 +465,5 @@ int edge_scan(lua_State *L)
 
     if (edge_scan_registered(L, text, len, max))
         return 5;
-    return edge_scan_yajl(L);
+    return scan_yajl(L, text, len, max);
 }

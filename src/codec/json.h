@@ -7,6 +7,7 @@
 #include <yajl/yajl_common.h>
 
 #include "core.h"
+#include "codec/json_escape.h"
 
 /* internal to the module (see core.h) */
 #pragma GCC visibility push(hidden)
@@ -39,23 +40,15 @@ int json_parse_int64(const char *s, size_t len, long long *out);
    (raises when memory runs out). */
 double json_parse_double(lua_State *L, const char *s, size_t len, buffer *scratch);
 
-/* ===== json_text.c ===== */
+/* ===== json_text.c (the escapes of a string token: codec/json_escape.h) ===== */
 
 /* The 1-based line and column (in characters) of the byte at pos of text. */
 void json_text_position(const char *text, size_t pos, size_t *line, size_t *column);
-
-/* The offset of the opening quote of the string token of text that ends (closing quote
-   included) at end. */
-size_t json_string_start(const char *text, size_t end);
 
 /* Whether a string that yajl decoded into s is valid UTF-8 that hides no unpaired surrogate
    escape for sure: without '?' (what yajl writes for a lone high one) nor a 4-byte sequence
    (what it makes of a high one before any \u escape). 0 says: read it as written. */
 int json_string_plain(const unsigned char *s, size_t len);
-
-/* The first \u escape of a surrogate without its pair in the len bytes at raw (a string token
-   as written, quotes excluded), or NULL. */
-const char *json_unpaired_surrogate(const char *raw, size_t len);
 
 /* ===== json_decode.c ===== */
 

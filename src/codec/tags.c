@@ -1,13 +1,10 @@
 /*
- * tags.c - UTF-8 as RFC 3629 defines it (the codec's check of every string it sends or takes),
- * and tags as PostHog checks and stores them: trimmed of white space as Python's str.strip()
+ * tags.c - tags as PostHog checks and stores them: trimmed of white space as Python's str.strip()
  * does and lower-cased code point by code point through glibc's C.UTF-8 case mapping (Python's
  * str.lower() differs only in rare cases such as a final sigma), so that a client can compare
  * its tags with the server's without a round trip.
  */
 #include <locale.h>
-#include <stdint.h>
-#include <string.h>
 #include <wctype.h>
 
 #include "core.h"
@@ -17,78 +14,6 @@ static locale_t utf8_ctype; /* C.UTF-8's case mapping; (locale_t)0: ASCII only *
 void tags_init(void)
 {
     utf8_ctype = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-}
-
-/* ===== UTF-8 ===== */
-
-size_t utf8_sequence(const unsigned char *s, size_t len, size_t i, unsigned long *cp)
-{
-    unsigned char b = s[i], lo = 0x80, hi = 0xBF;
-    unsigned long c;
-    size_t n, k;
-
-    *cp = b;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF) {
-        n = 1;
-        c = b & 0x1F;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        n = 2;
-        c = b & 0x0F;
-        if (b == 0xE0)
-            lo = 0xA0; /* overlong below U+0800 */
-        else if (b == 0xED)
-            hi = 0x9F; /* surrogates U+D800..U+DFFF */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        n = 3;
-        c = b & 0x07;
-        if (b == 0xF0)
-            lo = 0x90; /* overlong below U+10000 */
-        else if (b == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (len - i <= n)
-        return 0;
-    for (k = 1; k <= n; k++) {
-        unsigned char t = s[i + k];
-        if (t < lo || t > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xBF;
-        c = c << 6 | (t & 0x3F);
-    }
-    *cp = c;
-    return n + 1;
-}
-
-int utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0, n;
-    unsigned long cp;
-    uint64_t word;
-
-    while (i < len) {
-        /* ASCII eight bytes at a time: most of what PostHog sends */
-        if (i + 8 <= len) {
-            memcpy(&word, u + i, 8);
-            if ((word & 0x8080808080808080ULL) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if ((n = utf8_sequence(u, len, i, &cp)) == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
 }
 
 /* ===== Code points ===== */

@@ -116,7 +116,7 @@ static int driver_add(lua_State *L)
     return transfer_add(L, d);
 }
 
-static double monotonic_now(void)
+double monotonic_now(void)
 {
     struct timespec ts;
 

@@ -46,6 +46,11 @@ typedef struct driver {
     lua_Integer next_id;
 } driver;
 
+/* ===== driver.c ===== */
+
+/* Seconds on CLOCK_MONOTONIC (from an arbitrary start): for deadlines and elapsed times. */
+double monotonic_now(void);
+
 /* ===== transfer.c ===== */
 
 /* driver:add(req [, options]) -> id (see transfer.c) */

@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "curl/driver.h"
@@ -162,18 +161,14 @@ static int interrupt_caught(lua_State *L)
    (or was before) while trapped */
 static int interrupt_nap(lua_State *L)
 {
-    double seconds = luaL_checknumber(L, 1);
-    struct timespec start, now;
-    double left;
+    double seconds = luaL_checknumber(L, 1), start = monotonic_now(), left;
 
-    clock_gettime(CLOCK_MONOTONIC, &start);
     for (left = seconds; left > 0 && !(installed && caught_signal != 0);) {
         struct pollfd p = { interrupt_fd(), POLLIN, 0 };
         int ms = left > 86400 ? 86400000 : (int)(left * 1000) + 1;
         if (poll(&p, p.fd >= 0 ? 1 : 0, ms) > 0)
             interrupt_drain();
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        left = seconds - ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9);
+        left = seconds - (monotonic_now() - start);
     }
     return 0;
 }

@@ -34,7 +34,7 @@ local EMPTY = {}
 local function schema_errors(compiled, text, pkind, vfirst, vlast)
   local kinds, values = EMPTY, EMPTY
   if pkind == 1 then
-    kinds, values = props(text, vfirst, vlast)
+    kinds, values = props(text, vfirst, vlast, true)
     if not kinds then return nil end -- the scanner read it: cannot happen; never flag on doubt
   end
   return schema.check(compiled, kinds, values)
